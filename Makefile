@@ -1,0 +1,40 @@
+# Two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+CLIENTS := tests/.clients
+STAMP := $(VENV)/.installed
+CLIENTS_STAMP := $(CLIENTS)/.installed
+
+.PHONY: run test install clients check bench clean
+
+run: $(STAMP)
+	$(VENV)/bin/glint serve --data-dir data
+
+test: $(STAMP) $(CLIENTS_STAMP)
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+check: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/run.py
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+clients: $(CLIENTS_STAMP)
+
+$(CLIENTS_STAMP): tests/e2e/clients-requirements.txt
+	$(PYTHON) -m venv $(CLIENTS)
+	$(CLIENTS)/bin/pip install -q --upgrade pip
+	$(CLIENTS)/bin/pip install -q -r tests/e2e/clients-requirements.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(CLIENTS) data bench/.work

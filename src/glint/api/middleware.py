@@ -1,0 +1,170 @@
+"""ASGI middleware: request ids and per-request log lines, the caller's
+context, and API version negotiation."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from glint.api.errors import error_response
+from glint.domain.context import RequestContext
+
+log = logging.getLogger("glint.access")
+
+MAX_REQUEST_ID_LENGTH = 64
+_VERSION_PREFIX = re.compile(r"^/v(?P<version>\d+(?:\.\d+)?)(?P<rest>/.*)?$")
+_VERSION_MEDIA_TYPE = re.compile(r"application/vnd\.openstack\.images-v(?P<version>[\d.]+)")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestLogMiddleware:
+    """Give every request an id (adopting a client's `X-Openstack-Request-ID`),
+    echo it in `x-openstack-request-id`, and log one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        supplied = _header(scope, b"x-openstack-request-id")
+        if supplied is not None and len(supplied) > MAX_REQUEST_ID_LENGTH:
+            response = error_response(431, "The request id is longer than 64 characters.")
+            await response(scope, receive, send)
+            return
+        request_id = supplied or f"req-{uuid.uuid4()}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-openstack-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "%s %s %s %s %d %.1fms",
+                request_id,
+                (scope.get("client") or ("-",))[0],
+                scope["method"],
+                scope["path"] + ("?" + scope["query_string"].decode("latin-1")
+                                 if scope.get("query_string") else ""),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+class ContextMiddleware:
+    """Build the RequestContext from the auth flavor.
+
+    flavor "" (Glance's unauthenticated mode): an admin context with no
+    project. flavor "trusted": identity from the X-Identity-Status, X-User-Id,
+    X-Project-Id and X-Roles headers that keystonemiddleware sets after
+    validating a token. Only for tests and trusted proxies: those headers are
+    believed as sent.
+    """
+
+    def __init__(self, app: ASGIApp, flavor: str) -> None:
+        self.app = app
+        self.flavor = flavor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            state: dict[str, Any] = scope.setdefault("state", {})
+            request_id = state.get("request_id") or f"req-{uuid.uuid4()}"
+            if self.flavor == "trusted":
+                context = self._from_headers(scope, request_id)
+                if context is None:
+                    response = error_response(401, "This server could not verify that you are "
+                                                   "authorized to access the document you "
+                                                   "requested.")
+                    await response(scope, receive, send)
+                    return
+            else:
+                context = RequestContext(request_id=request_id, is_admin=True)
+            state["context"] = context
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _from_headers(scope: Scope, request_id: str) -> RequestContext | None:
+        if _header(scope, b"x-identity-status") != "Confirmed":
+            return None
+        roles = frozenset(
+            role.strip().lower()
+            for role in (_header(scope, b"x-roles") or "").split(",") if role.strip()
+        )
+        return RequestContext(
+            request_id=request_id,
+            user_id=_header(scope, b"x-user-id"),
+            project_id=_header(scope, b"x-project-id") or _header(scope, b"x-tenant-id"),
+            roles=roles,
+            is_admin="admin" in roles,
+        )
+
+
+class VersionNegotiationMiddleware:
+    """Serve /v2.N/... as /v2/..., honour the images-v2 Accept media type, and
+    answer any other version with the versions document (300)."""
+
+    def __init__(self, app: ASGIApp, accepted_versions: frozenset[str]) -> None:
+        self.app = app
+        self.accepted = accepted_versions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        match = _VERSION_PREFIX.match(path)
+        if match:
+            version = match["version"]
+            if version in self.accepted:
+                rest = match["rest"] or "/"
+                scope = {**scope, "path": "/v2" + rest, "raw_path": ("/v2" + rest).encode()}
+            else:
+                scope = {**scope, "path": "/", "raw_path": b"/"}
+        elif path not in ("/", "/versions", "/healthcheck"):
+            accept = _header(scope, b"accept") or ""
+            media = _VERSION_MEDIA_TYPE.search(accept)
+            if media:
+                if media["version"] in self.accepted:
+                    scope = {**scope, "path": "/v2" + path, "raw_path": ("/v2" + path).encode()}
+                else:
+                    scope = {**scope, "path": "/", "raw_path": b"/"}
+        await self.app(scope, receive, send)
+
+
+class BodyNotAllowedMiddleware:
+    """Glance refuses a request body on GET and DELETE calls (400)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "DELETE", "HEAD"):
+            length = _header(scope, b"content-length")
+            chunked = "chunked" in (_header(scope, b"transfer-encoding") or "").lower()
+            if chunked or (length is not None and length.strip() not in ("", "0")):
+                response = error_response(400, "This operation does not allow a request body.")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,89 @@
+"""create_app(settings): the ASGI application, its routes, lifespan and error handlers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from glint.api import discovery, image_data, images, members
+from glint.api import schema_documents as docs
+from glint.api.errors import HANDLERS
+from glint.api.middleware import (
+    BodyNotAllowedMiddleware,
+    ContextMiddleware,
+    RequestLogMiddleware,
+    VersionNegotiationMiddleware,
+)
+from glint.api.validation import ImageValidator
+from glint.db.session import Database, create_database_engine
+from glint.domain.policy import default_policy
+from glint.services.container import build_services
+from glint.settings import Settings
+from glint.stores.registry import build_registry
+
+log = logging.getLogger(__name__)
+
+# Version prefixes accepted in URLs without multi-store or cache.
+ACCEPTED_VERSIONS = frozenset(
+    {"2", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.9", "2.15", "2.17"}
+)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The application for `settings`; engines and stores are built in its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(create_database_engine(settings.database.url))
+        stores = build_registry(settings.store)
+        app.state.services = build_services(settings, db, stores, default_policy())
+        try:
+            yield
+        finally:
+            db.dispose()
+
+    image_schema = docs.image_schema(
+        disk_formats=settings.api.disk_formats, container_formats=settings.api.container_formats
+    )
+    app = Starlette(
+        routes=[*discovery.routes, *images.routes, *image_data.routes, *members.routes],
+        middleware=[
+            Middleware(RequestLogMiddleware),
+            Middleware(VersionNegotiationMiddleware, accepted_versions=ACCEPTED_VERSIONS),
+            Middleware(BodyNotAllowedMiddleware),
+            Middleware(ContextMiddleware, flavor=settings.auth.flavor),
+        ],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.image_validator = ImageValidator(image_schema)
+    app.state.schema_documents = {
+        "image": image_schema,
+        "images": docs.images_schema(
+            disk_formats=settings.api.disk_formats,
+            container_formats=settings.api.container_formats,
+        ),
+        "member": docs.member_schema(),
+        "members": docs.members_schema(),
+        "task": docs.task_schema(),
+        "tasks": docs.tasks_schema(),
+    }
+    return app
+
+
+SETTINGS_ENVIRONMENT_VARIABLE = "GLINT_SERVE_SETTINGS"
+
+
+def app_from_environment() -> Starlette:
+    """Factory for server worker processes: settings arrive as JSON in the environment."""
+    from glint.cli.loading import ServeOptions, load_settings
+
+    options = ServeOptions.from_json(json.loads(os.environ[SETTINGS_ENVIRONMENT_VARIABLE]))
+    return create_app(load_settings(options, warn=False))
+

@@ -1,0 +1,129 @@
+"""The `glint` command: serve the API and manage the database."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import click
+
+from glint.cli.loading import (
+    ServeOptions,
+    check_port_free,
+    ensure_sqlite_directory,
+    load_settings,
+    prepare_database,
+)
+from glint.config_file import ConfigError
+from glint.db import schema
+from glint.db.session import create_database_engine
+from glint.stores.base import StoreError
+from glint.stores.registry import build_registry
+
+LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
+
+
+class StartupError(click.ClickException):
+    exit_code = 2
+
+
+config_file_option = click.option(
+    "--config-file", "config_files", multiple=True, type=click.Path(dir_okay=False),
+    help="A glance-api.conf-style file; repeat to layer several (later ones win).",
+)
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False),
+    help="Folder for the embedded SQLite database and filesystem store (default: ./data).",
+)
+
+
+@click.group()
+def main() -> None:
+    """Glint, an image service that speaks the OpenStack Image (Glance) v2 API."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+
+
+@main.command()
+@config_file_option
+@data_dir_option
+@click.option("--host", help="Address to listen on (overrides [DEFAULT] bind_host).")
+@click.option("--port", type=int, help="Port to listen on (overrides [DEFAULT] bind_port).")
+def serve(config_files: tuple[str, ...], data_dir: str | None, host: str | None,
+          port: int | None) -> None:
+    """Serve the Images API."""
+    import uvicorn
+
+    from glint.app import SETTINGS_ENVIRONMENT_VARIABLE
+
+    options = ServeOptions(config_files=config_files, data_dir=data_dir, host=host, port=port)
+    try:
+        settings = load_settings(options)
+        prepare_database(settings)
+        build_registry(settings.store)
+        check_port_free(settings.server.bind_host, settings.server.bind_port)
+    except (ConfigError, StoreError) as exc:
+        raise StartupError(str(exc)) from exc
+    os.environ[SETTINGS_ENVIRONMENT_VARIABLE] = json.dumps(options.to_json())
+    logging.getLogger(__name__).info(
+        "Glint serving on http://%s:%d with %d worker(s)",
+        settings.server.bind_host, settings.server.bind_port, settings.server.workers,
+    )
+    uvicorn.run(
+        "glint.app:app_from_environment",
+        factory=True,
+        host=settings.server.bind_host,
+        port=settings.server.bind_port,
+        workers=settings.server.workers,
+        access_log=False,
+        log_config=None,
+        loop="uvloop",
+        http="httptools",
+        timeout_keep_alive=30,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+def _database_url(config_files: tuple[str, ...], data_dir: str | None) -> str:
+    try:
+        settings = load_settings(ServeOptions(config_files=config_files, data_dir=data_dir))
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from exc
+    return settings.database.url
+
+
+@db.command("sync")
+@config_file_option
+@data_dir_option
+def db_sync(config_files: tuple[str, ...], data_dir: str | None) -> None:
+    """Create or upgrade the schema to the newest revision."""
+    url = _database_url(config_files, data_dir)
+    ensure_sqlite_directory(url)
+    engine = create_database_engine(url)
+    try:
+        schema.upgrade(engine)
+        click.echo(f"Database is at revision {schema.current_revision(engine)}")
+    except Exception as exc:
+        raise StartupError(f"[database] connection: cannot migrate: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+@db.command("version")
+@config_file_option
+@data_dir_option
+def db_version(config_files: tuple[str, ...], data_dir: str | None) -> None:
+    """Print the schema revision the database is at."""
+    url = _database_url(config_files, data_dir)
+    engine = create_database_engine(url)
+    try:
+        click.echo(schema.current_revision(engine) or "None")
+    except Exception as exc:
+        raise StartupError(f"[database] connection: cannot read the database: {exc}") from exc
+    finally:
+        engine.dispose()

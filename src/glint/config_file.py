@@ -1,0 +1,222 @@
+"""Build `Settings` from `glance-api.conf`-style INI files.
+
+Glint reads Glance's own section and key names, so an operator's existing
+glance-api.conf loads unchanged: keys Glint does not implement are ignored
+with one warning each, and a bad value stops the start with one line that
+names the key.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from glint.settings import (
+    ApiSettings,
+    AuthSettings,
+    DatabaseSettings,
+    HealthcheckSettings,
+    ServerSettings,
+    Settings,
+    StoreSettings,
+    embedded_settings,
+)
+
+log = logging.getLogger(__name__)
+
+KNOWN_STORE_TYPES = ("file", "http")
+# Glance's paste flavors that Glint serves without token validation.
+UNAUTHENTICATED_FLAVORS = ("", "caching", "cachemanagement")
+AUTH_FLAVORS = (*UNAUTHENTICATED_FLAVORS, "trusted")
+
+
+class ConfigError(Exception):
+    """A configuration value Glint cannot start with; the message names the key."""
+
+    def __init__(self, section: str, key: str, problem: str) -> None:
+        super().__init__(f"[{section}] {key}: {problem}")
+        self.section = section
+        self.key = key
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _integer(text: str) -> int:
+    return int(text.strip())
+
+
+def _non_negative(text: str) -> int:
+    value = _integer(text)
+    if value < 0:
+        raise ValueError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise ValueError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a TCP port (0-65535), got {value}")
+    return value
+
+
+def _string(text: str) -> str:
+    return text.strip()
+
+
+def _optional_string(text: str) -> str | None:
+    return text.strip() or None
+
+
+def _string_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _hash_algorithm(text: str) -> str:
+    name = text.strip()
+    if name not in hashlib.algorithms_available:
+        raise ValueError(f"unknown hashing algorithm {name!r}")
+    return name
+
+
+def database_url(text: str) -> str:
+    """Map Glance-style connection URLs onto the drivers Glint ships with."""
+    url = text.strip()
+    if not url:
+        raise ValueError("empty connection URL")
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    drivers = {
+        "mysql": "mysql+pymysql",
+        "mariadb": "mysql+pymysql",
+        "mariadb+pymysql": "mysql+pymysql",
+        "postgresql": "postgresql+psycopg",
+        "postgres": "postgresql+psycopg",
+        "postgresql+psycopg2": "postgresql+psycopg",
+    }
+    scheme = drivers.get(scheme, scheme)
+    if scheme not in ("sqlite", "mysql+pymysql", "postgresql+psycopg"):
+        raise ValueError(f"unsupported database {scheme!r} (use sqlite, mysql+pymysql or postgresql)")
+    return f"{scheme}://{rest}"
+
+
+Parser = Callable[[str], Any]
+
+# (section, key) -> (settings group, attribute, parser)
+KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
+    ("DEFAULT", "bind_host"): ("server", "bind_host", _string),
+    ("DEFAULT", "bind_port"): ("server", "bind_port", _port),
+    ("DEFAULT", "workers"): ("server", "workers", _positive),
+    ("DEFAULT", "public_endpoint"): ("server", "public_endpoint", _optional_string),
+    ("DEFAULT", "image_size_cap"): ("api", "image_size_cap", _non_negative),
+    ("DEFAULT", "show_image_direct_url"): ("api", "show_image_direct_url", _boolean),
+    ("DEFAULT", "show_multiple_locations"): ("api", "show_multiple_locations", _boolean),
+    ("DEFAULT", "hashing_algorithm"): ("api", "hashing_algorithm", _hash_algorithm),
+    ("DEFAULT", "limit_param_default"): ("api", "limit_param_default", _positive),
+    ("DEFAULT", "api_limit_max"): ("api", "api_limit_max", _positive),
+    ("DEFAULT", "image_member_quota"): ("api", "image_member_quota", _integer),
+    ("DEFAULT", "image_property_quota"): ("api", "image_property_quota", _integer),
+    ("DEFAULT", "image_tag_quota"): ("api", "image_tag_quota", _integer),
+    ("image_format", "disk_formats"): ("api", "disk_formats", _string_list),
+    ("image_format", "container_formats"): ("api", "container_formats", _string_list),
+    ("database", "connection"): ("database", "url", database_url),
+    ("glance_store", "stores"): ("store", "stores", _string_list),
+    ("glance_store", "default_store"): ("store", "default_store", _string),
+    ("glance_store", "filesystem_store_datadir"): ("store", "filesystem_store_datadir", Path),
+    ("paste_deploy", "flavor"): ("auth", "flavor", _string),
+    ("healthcheck", "disable_by_file_path"): (
+        "healthcheck", "disable_by_file_path", lambda text: Path(text.strip()) if text.strip() else None
+    ),
+}
+
+# Keys Glint reads as Glance does but that need no setting of their own.
+QUIET_KEYS = {("healthcheck", "backends"), ("paste_deploy", "config_file")}
+
+
+def read_files(paths: Iterable[Path]) -> configparser.RawConfigParser:
+    """Parse the files in order; later files override earlier ones, as oslo.config does."""
+    parser = configparser.RawConfigParser(default_section="\x00none", strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                parser.read_file(handle, source=str(path))
+        except OSError as exc:
+            raise ConfigError("--config-file", str(path), f"cannot read: {exc.strerror}") from exc
+        except configparser.Error as exc:
+            raise ConfigError("--config-file", str(path), f"not an INI file: {exc}") from exc
+    return parser
+
+
+def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
+    """Settings from config files layered over the embedded defaults under `data_dir`."""
+    settings = embedded_settings(data_dir)
+    groups: dict[str, dict[str, Any]] = {
+        "server": {}, "api": {}, "database": {}, "store": {}, "auth": {}, "healthcheck": {},
+    }
+    parser = read_files(paths)
+    for section in parser.sections():
+        for key, raw in parser.items(section):
+            known = KNOWN_KEYS.get((section, key))
+            if known is None:
+                if (section, key) not in QUIET_KEYS:
+                    log.warning("ignoring [%s] %s: Glint does not use this option", section, key)
+                continue
+            group, attribute, parse = known
+            try:
+                groups[group][attribute] = parse(raw)
+            except ValueError as exc:
+                raise ConfigError(section, key, str(exc)) from exc
+    settings = Settings(
+        database=replace(settings.database, **groups["database"], embedded=False)
+        if groups["database"] else settings.database,
+        server=replace(ServerSettings(), **groups["server"]),
+        api=replace(ApiSettings(), **groups["api"]),
+        store=replace(settings.store, **groups["store"]),
+        auth=replace(AuthSettings(), **groups["auth"]),
+        healthcheck=replace(HealthcheckSettings(), **groups["healthcheck"]),
+    )
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Cross-key checks; raises ConfigError naming the offending key."""
+    for store in settings.store.stores:
+        if store not in KNOWN_STORE_TYPES:
+            raise ConfigError(
+                "glance_store", "stores",
+                f"unknown store {store!r} (Glint knows: {', '.join(KNOWN_STORE_TYPES)})",
+            )
+    if settings.store.default_store not in settings.store.stores:
+        raise ConfigError(
+            "glance_store", "default_store",
+            f"{settings.store.default_store!r} is not one of stores = {','.join(settings.store.stores)}",
+        )
+    if settings.store.default_store == "http":
+        raise ConfigError("glance_store", "default_store", "the http store is read-only")
+    if settings.auth.flavor not in AUTH_FLAVORS:
+        raise ConfigError(
+            "paste_deploy", "flavor",
+            f"{settings.auth.flavor!r} is not supported (use one of: "
+            + ", ".join(repr(f) for f in AUTH_FLAVORS) + ")",
+        )

@@ -1,0 +1,420 @@
+"""Reading and writing images and members. No authorization lives here:
+callers pass the caller's project only to shape list queries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from glint.db.models import (
+    ImageLocationRow,
+    ImageMemberRow,
+    ImagePropertyRow,
+    ImageRow,
+    ImageTagRow,
+)
+from glint.domain.errors import Conflict, InvalidInput
+from glint.domain.image import Image, ImageStatus, Location, Member, MemberStatus, Visibility
+from glint.domain.listing import Comparison, ImageQuery, SortDirection, with_tiebreakers
+
+IMAGE_COLUMNS = (
+    "name", "disk_format", "container_format", "size", "virtual_size", "status", "visibility",
+    "checksum", "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "owner", "protected",
+    "os_hidden", "created_at", "updated_at",
+)
+# Stand-ins for NULL so that keyset pagination compares nullable sort keys.
+NULL_SORT_VALUES: dict[str, Any] = {
+    "name": "", "container_format": "", "disk_format": "", "size": -1,
+}
+
+
+def _to_image(row: ImageRow) -> Image:
+    return Image(
+        id=row.id,
+        name=row.name,
+        disk_format=row.disk_format,
+        container_format=row.container_format,
+        size=row.size,
+        virtual_size=row.virtual_size,
+        status=ImageStatus(row.status),
+        visibility=Visibility(row.visibility),
+        checksum=row.checksum,
+        os_hash_algo=row.os_hash_algo,
+        os_hash_value=row.os_hash_value,
+        min_disk=row.min_disk,
+        min_ram=row.min_ram,
+        owner=row.owner,
+        protected=row.protected,
+        os_hidden=row.os_hidden,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _attach_details(session: Session, images: Sequence[Image]) -> None:
+    """Load properties, tags and locations of `images` in three queries."""
+    if not images:
+        return
+    by_id = {image.id: image for image in images}
+    ids = list(by_id)
+    for image_id, name, value in session.execute(
+        select(ImagePropertyRow.image_id, ImagePropertyRow.name, ImagePropertyRow.value)
+        .where(ImagePropertyRow.image_id.in_(ids))
+    ):
+        by_id[image_id].properties[name] = value
+    for image_id, value in session.execute(
+        select(ImageTagRow.image_id, ImageTagRow.value).where(ImageTagRow.image_id.in_(ids))
+    ):
+        by_id[image_id].tags.add(value)
+    for image_id, url, store, meta in session.execute(
+        select(ImageLocationRow.image_id, ImageLocationRow.url, ImageLocationRow.store,
+               ImageLocationRow.meta_data)
+        .where(ImageLocationRow.image_id.in_(ids))
+        .order_by(ImageLocationRow.position, ImageLocationRow.id)
+    ):
+        by_id[image_id].locations.append(Location(url=url, store=store, metadata=json.loads(meta)))
+
+
+def get_image(session: Session, image_id: str, *, for_update: bool = False) -> Image | None:
+    """The live (not deleted) image with this id, with its details, or None."""
+    statement = select(ImageRow).where(ImageRow.id == image_id, ImageRow.deleted.is_(False))
+    if for_update:
+        statement = statement.with_for_update()
+    row = session.scalars(statement).one_or_none()
+    if row is None:
+        return None
+    image = _to_image(row)
+    _attach_details(session, [image])
+    return image
+
+
+def id_taken(session: Session, image_id: str) -> bool:
+    """Whether any image, even a deleted one, ever had this id."""
+    return session.scalar(select(exists().where(ImageRow.id == image_id))) or False
+
+
+def insert_image(session: Session, image: Image) -> None:
+    """Insert a new image; raises Conflict if the id is taken."""
+    values = {column: getattr(image, column) for column in IMAGE_COLUMNS}
+    session.add(ImageRow(id=image.id, deleted=False, **values))
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"An image with identifier {image.id} already exists") from exc
+    _replace_properties(session, image.id, image.properties)
+    _replace_tags(session, image.id, image.tags)
+
+
+def save_image(
+    session: Session, image: Image, *, expected_status: ImageStatus | None = None
+) -> None:
+    """Write back every column, property and tag of `image`.
+
+    With `expected_status`, the write only happens if the stored status still
+    is that one (a guarded update); otherwise Conflict is raised.
+    """
+    values = {column: getattr(image, column) for column in IMAGE_COLUMNS}
+    statement = update(ImageRow).where(ImageRow.id == image.id, ImageRow.deleted.is_(False))
+    if expected_status is not None:
+        statement = statement.where(ImageRow.status == expected_status)
+    if session.execute(statement.values(**values)).rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"Image {image.id} was changed by another request; try again")
+    _replace_properties(session, image.id, image.properties)
+    _replace_tags(session, image.id, image.tags)
+
+
+def change_status(
+    session: Session,
+    image_id: str,
+    current: ImageStatus | Iterable[ImageStatus],
+    target: ImageStatus,
+    when: datetime,
+    **values: Any,
+) -> bool:
+    """Guarded status change: UPDATE ... WHERE status = current. False if it lost the race."""
+    currents = [current] if isinstance(current, ImageStatus) else list(current)
+    result = session.execute(
+        update(ImageRow)
+        .where(ImageRow.id == image_id, ImageRow.deleted.is_(False),
+               ImageRow.status.in_([str(c) for c in currents]))
+        .values(status=target, updated_at=when, **values)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def mark_deleted(session: Session, image_id: str, when: datetime) -> bool:
+    result = session.execute(
+        update(ImageRow)
+        .where(ImageRow.id == image_id, ImageRow.deleted.is_(False))
+        .values(status=ImageStatus.DELETED, deleted=True, deleted_at=when, updated_at=when)
+    )
+    session.execute(delete(ImagePropertyRow).where(ImagePropertyRow.image_id == image_id))
+    session.execute(delete(ImageTagRow).where(ImageTagRow.image_id == image_id))
+    session.execute(delete(ImageMemberRow).where(ImageMemberRow.image_id == image_id))
+    session.execute(delete(ImageLocationRow).where(ImageLocationRow.image_id == image_id))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _replace_properties(session: Session, image_id: str, properties: dict[str, str]) -> None:
+    stored = dict(
+        session.execute(
+            select(ImagePropertyRow.name, ImagePropertyRow.value)
+            .where(ImagePropertyRow.image_id == image_id)
+        ).tuples().all()
+    )
+    gone = [name for name in stored if name not in properties]
+    if gone:
+        session.execute(
+            delete(ImagePropertyRow)
+            .where(ImagePropertyRow.image_id == image_id, ImagePropertyRow.name.in_(gone))
+        )
+    for name, value in properties.items():
+        if name not in stored:
+            session.add(ImagePropertyRow(image_id=image_id, name=name, value=value))
+        elif stored[name] != value:
+            session.execute(
+                update(ImagePropertyRow)
+                .where(ImagePropertyRow.image_id == image_id, ImagePropertyRow.name == name)
+                .values(value=value)
+            )
+    session.flush()
+
+
+def _replace_tags(session: Session, image_id: str, tags: set[str]) -> None:
+    stored = set(
+        session.scalars(select(ImageTagRow.value).where(ImageTagRow.image_id == image_id))
+    )
+    gone = stored - tags
+    if gone:
+        session.execute(
+            delete(ImageTagRow).where(ImageTagRow.image_id == image_id, ImageTagRow.value.in_(gone))
+        )
+    for tag in tags - stored:
+        session.add(ImageTagRow(image_id=image_id, value=tag))
+    session.flush()
+
+
+def add_tag(session: Session, image_id: str, tag: str) -> None:
+    """Add one tag if absent (idempotent)."""
+    if session.scalar(
+        select(exists().where(ImageTagRow.image_id == image_id, ImageTagRow.value == tag))
+    ):
+        return
+    session.add(ImageTagRow(image_id=image_id, value=tag))
+    session.flush()
+
+
+def remove_tag(session: Session, image_id: str, tag: str) -> bool:
+    result = session.execute(
+        delete(ImageTagRow).where(ImageTagRow.image_id == image_id, ImageTagRow.value == tag)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def touch(session: Session, image_id: str, when: datetime) -> None:
+    session.execute(update(ImageRow).where(ImageRow.id == image_id).values(updated_at=when))
+
+
+def set_locations(session: Session, image_id: str, locations: Sequence[Location]) -> None:
+    session.execute(delete(ImageLocationRow).where(ImageLocationRow.image_id == image_id))
+    for position, location in enumerate(locations):
+        session.add(ImageLocationRow(
+            image_id=image_id, url=location.url, store=location.store,
+            meta_data=json.dumps(location.metadata), position=position,
+        ))
+    session.flush()
+
+
+# Members -------------------------------------------------------------------
+
+def _to_member(row: ImageMemberRow) -> Member:
+    return Member(
+        image_id=row.image_id, member_id=row.member, status=MemberStatus(row.status),
+        created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def get_member(session: Session, image_id: str, member_id: str) -> Member | None:
+    row = session.scalars(
+        select(ImageMemberRow)
+        .where(ImageMemberRow.image_id == image_id, ImageMemberRow.member == member_id)
+    ).one_or_none()
+    return None if row is None else _to_member(row)
+
+
+def list_members(session: Session, image_id: str) -> list[Member]:
+    rows = session.scalars(
+        select(ImageMemberRow).where(ImageMemberRow.image_id == image_id)
+        .order_by(ImageMemberRow.created_at, ImageMemberRow.id)
+    )
+    return [_to_member(row) for row in rows]
+
+
+def count_members(session: Session, image_id: str) -> int:
+    return session.scalar(
+        select(func.count()).select_from(ImageMemberRow).where(ImageMemberRow.image_id == image_id)
+    ) or 0
+
+
+def insert_member(session: Session, member: Member) -> None:
+    session.add(ImageMemberRow(
+        image_id=member.image_id, member=member.member_id, status=member.status,
+        created_at=member.created_at, updated_at=member.updated_at,
+    ))
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Member {member.member_id} already has membership of image {member.image_id}"
+        ) from exc
+
+
+def update_member(session: Session, member: Member) -> None:
+    session.execute(
+        update(ImageMemberRow)
+        .where(ImageMemberRow.image_id == member.image_id,
+               ImageMemberRow.member == member.member_id)
+        .values(status=member.status, updated_at=member.updated_at)
+    )
+
+
+def delete_member(session: Session, image_id: str, member_id: str) -> bool:
+    result = session.execute(
+        delete(ImageMemberRow)
+        .where(ImageMemberRow.image_id == image_id, ImageMemberRow.member == member_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# Listing -------------------------------------------------------------------
+
+def _visible_to(project_id: str | None, member_status: str) -> ColumnElement[bool]:
+    """Images a non-admin caller can list, before the visibility filter."""
+    member = and_(
+        ImageMemberRow.image_id == ImageRow.id,
+        ImageMemberRow.member == (project_id if project_id is not None else literal(None)),
+    )
+    if member_status != "all":
+        member = and_(member, ImageMemberRow.status == member_status)
+    clauses: list[ColumnElement[bool]] = [
+        ImageRow.visibility.in_([Visibility.PUBLIC, Visibility.COMMUNITY]),
+    ]
+    if project_id is not None:
+        clauses.append(ImageRow.owner == project_id)
+        clauses.append(and_(ImageRow.visibility == Visibility.SHARED, exists().where(member)))
+    return or_(*clauses)
+
+
+def _filters(query: ImageQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    for column, values in query.one_of.items():
+        attribute = getattr(ImageRow, column)
+        conditions.append(attribute == values[0] if len(values) == 1 else attribute.in_(values))
+    for column, value in query.equals.items():
+        conditions.append(getattr(ImageRow, column) == value)
+    if query.size_min is not None:
+        conditions.append(ImageRow.size >= query.size_min)
+    if query.size_max is not None:
+        conditions.append(ImageRow.size <= query.size_max)
+    for time_filter in query.times:
+        attribute = getattr(ImageRow, time_filter.column)
+        conditions.append({
+            Comparison.EQ: attribute == time_filter.moment,
+            Comparison.NEQ: attribute != time_filter.moment,
+            Comparison.GT: attribute > time_filter.moment,
+            Comparison.GTE: attribute >= time_filter.moment,
+            Comparison.LT: attribute < time_filter.moment,
+            Comparison.LTE: attribute <= time_filter.moment,
+        }[time_filter.comparison])
+    for name, value in query.properties.items():
+        conditions.append(exists().where(
+            ImagePropertyRow.image_id == ImageRow.id,
+            ImagePropertyRow.name == name,
+            ImagePropertyRow.value == value,
+        ))
+    for tag in query.tags:
+        conditions.append(exists().where(ImageTagRow.image_id == ImageRow.id, ImageTagRow.value == tag))
+    return conditions
+
+
+def _sort_expression(key: str) -> Any:
+    column = getattr(ImageRow, key)
+    if key in NULL_SORT_VALUES:
+        return func.coalesce(column, NULL_SORT_VALUES[key])
+    return column
+
+
+def _after_marker(query: ImageQuery, marker: ImageRow) -> ColumnElement[bool]:
+    """Rows strictly after `marker` in the sort order (keyset pagination)."""
+    keys = with_tiebreakers(query.sort)
+    alternatives: list[ColumnElement[bool]] = []
+    for index, sort_key in enumerate(keys):
+        equal_so_far = [
+            _sort_expression(k.key) == _marker_value(marker, k.key) for k in keys[:index]
+        ]
+        expression = _sort_expression(sort_key.key)
+        value = _marker_value(marker, sort_key.key)
+        beyond = expression < value if sort_key.direction == SortDirection.DESC else expression > value
+        alternatives.append(and_(*equal_so_far, beyond))
+    return or_(*alternatives)
+
+
+def _marker_value(marker: ImageRow, key: str) -> Any:
+    value = getattr(marker, key)
+    return NULL_SORT_VALUES.get(key) if value is None else value
+
+
+def list_images(
+    session: Session, query: ImageQuery, *, project_id: str | None, is_admin: bool
+) -> list[Image]:
+    """One page of images matching `query` as the caller may list them.
+
+    Raises InvalidInput when the marker is not an image the caller can list.
+    """
+    conditions = [ImageRow.deleted.is_(False), ImageRow.status != ImageStatus.KILLED]
+    conditions.extend(_filters(query))
+    if not is_admin:
+        conditions.append(_visible_to(project_id, query.member_status))
+    if query.visibility is not None:
+        if query.visibility != "all":
+            conditions.append(ImageRow.visibility == query.visibility)
+    elif project_id is None:
+        conditions.append(ImageRow.visibility != Visibility.COMMUNITY)
+    else:
+        conditions.append(or_(ImageRow.owner == project_id,
+                              ImageRow.visibility != Visibility.COMMUNITY))
+    if query.marker is not None:
+        marker = session.scalars(
+            select(ImageRow).where(ImageRow.id == query.marker, ImageRow.deleted.is_(False))
+        ).one_or_none()
+        if marker is None or (not is_admin and not _marker_visible(session, marker, project_id)):
+            raise InvalidInput(f"Invalid marker. Image {query.marker} could not be found.")
+        conditions.append(_after_marker(query, marker))
+    if query.limit == 0:
+        return []
+    order = [
+        _sort_expression(k.key).desc() if k.direction == SortDirection.DESC
+        else _sort_expression(k.key).asc()
+        for k in with_tiebreakers(query.sort)
+    ]
+    rows = session.scalars(select(ImageRow).where(*conditions).order_by(*order).limit(query.limit))
+    images = [_to_image(row) for row in rows]
+    _attach_details(session, images)
+    return images
+
+
+def _marker_visible(session: Session, marker: ImageRow, project_id: str | None) -> bool:
+    if marker.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):
+        return True
+    if project_id is None:
+        return False
+    if marker.owner == project_id:
+        return True
+    return get_member(session, marker.id, project_id) is not None
+

@@ -1,0 +1,84 @@
+"""Engines and sessions. The request or job owns a session; repositories receive it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def create_database_engine(url: str) -> Engine:
+    """An engine tuned for Glint's access pattern on each supported database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 3600}
+    if parsed.get_backend_name() == "mysql":
+        options["connect_args"] = {"charset": "utf8mb4"}
+    return create_engine(url, pool_size=10, max_overflow=20, **options)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    """SQLite in WAL mode where writers queue instead of failing.
+
+    Every write transaction starts with BEGIN IMMEDIATE, so it takes the write
+    lock up front and waits (busy_timeout) for it; a deferred transaction that
+    tries to upgrade a read lock would fail at once with "database is locked".
+    """
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=16,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get("glint_write"):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+class Database:
+    """The engine and the two kinds of unit of work Glint uses."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work."""
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A unit of work that commits on success and rolls back on any error."""
+        with self._sessions() as session:
+            session.connection(execution_options={"glint_write": True})
+            with session.begin_nested() if session.in_transaction() else session.begin():
+                yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

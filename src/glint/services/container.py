@@ -1,0 +1,35 @@
+"""Every service a request may use, built once by the application's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from glint.db.session import Database
+from glint.domain.policy import Policy
+from glint.services.image_data import ImageDataServices
+from glint.services.images import ImageServices
+from glint.services.members import MemberServices
+from glint.settings import Settings
+from glint.stores.registry import StoreRegistry
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    stores: StoreRegistry
+    images: ImageServices
+    members: MemberServices
+    data: ImageDataServices
+
+
+def build_services(settings: Settings, db: Database, stores: StoreRegistry, policy: Policy) -> Services:
+    images = ImageServices(db=db, policy=policy, api=settings.api)
+    return Services(
+        settings=settings,
+        db=db,
+        stores=stores,
+        images=images,
+        members=MemberServices(images=images),
+        data=ImageDataServices(images=images, stores=stores),
+    )

@@ -1,0 +1,146 @@
+"""Uploading and downloading image data.
+
+An upload moves the image queued -> saving with a guarded update, streams
+the body through `HashingStream` into the default store, then saving ->
+active with size, hashes and location in one guarded update. Any failure on
+the way removes what the store wrote and puts the image back to queued, so
+the client can simply retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+
+from glint.db import repositories as repo
+from glint.domain import lifecycle
+from glint.domain.context import RequestContext
+from glint.domain.errors import Conflict, Forbidden, StorageFull, StoreUnavailable
+from glint.domain.image import Image, ImageStatus, Location
+from glint.services.images import ImageServices, now
+from glint.stores.base import StoredData, StoreError, StoreFull
+from glint.stores.hashing import Digests, HashingStream, ImageTooLarge
+from glint.stores.registry import StoreRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Download:
+    image: Image
+    location: Location | None
+    size: int | None
+
+
+@dataclass
+class ImageDataServices:
+    images: ImageServices
+    stores: StoreRegistry
+
+    async def upload(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        body: AsyncIterator[bytes],
+        *,
+        expected_size: int | None,
+    ) -> Image:
+        """Store the request body as the image's data and activate the image."""
+        cap = self.images.api.image_size_cap
+        if expected_size is not None and expected_size > cap:
+            raise ImageTooLarge(cap)
+        image = await run_in_threadpool(self._begin_upload, ctx, image_id)
+        store = self.stores.default_store()
+        stream = HashingStream(
+            body, algorithm=self.images.api.hashing_algorithm, size_cap=cap,
+            expected_size=expected_size,
+        )
+        try:
+            stored = await store.write(image.id, stream.blocks())
+        except StoreFull as exc:
+            await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
+            raise StorageFull(f"Image storage is full: {exc.message}") from exc
+        except StoreError as exc:
+            await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
+            log.error("upload of image %s to store %s failed: %s", image.id, exc.store, exc.message)
+            raise StoreUnavailable(f"Image storage failed: {exc.message}", exc.store) from exc
+        except BaseException:
+            await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
+            raise
+        try:
+            return await run_in_threadpool(self._finish_upload, image.id, stored, stream.digests())
+        except BaseException:
+            await asyncio.shield(store.delete(stored.location))
+            await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
+            raise
+
+    def _begin_upload(self, ctx: RequestContext, image_id: str) -> Image:
+        with self.images.db.writing() as session:
+            image, target = self.images.load_visible(session, ctx, image_id)
+            self.images.policy.enforce("upload_image", ctx, target)
+            if image.status != ImageStatus.QUEUED:
+                raise Conflict(
+                    f"Image {image.id} is {image.status}; data can only be uploaded to a "
+                    "queued image"
+                )
+            lifecycle.begin_data(image, ImageStatus.SAVING)
+            if not repo.change_status(session, image.id, ImageStatus.QUEUED, ImageStatus.SAVING,
+                                      now()):
+                raise Conflict(f"Image {image.id} is already receiving data")
+            return image
+
+    def _finish_upload(self, image_id: str, stored: StoredData, digests: Digests) -> Image:
+        with self.images.db.writing() as session:
+            activated = repo.change_status(
+                session, image_id, ImageStatus.SAVING, ImageStatus.ACTIVE, now(),
+                size=digests.size, checksum=digests.checksum,
+                os_hash_algo=digests.os_hash_algo, os_hash_value=digests.os_hash_value,
+            )
+            if not activated:
+                raise Conflict(f"Image {image_id} was deleted while its data was uploaded")
+            repo.set_locations(session, image_id, [stored.location])
+            image = repo.get_image(session, image_id)
+            assert image is not None
+            return image
+
+    def _abort_upload(self, image_id: str) -> None:
+        """Put an image whose upload failed back to queued (a no-op if it moved on)."""
+        with self.images.db.writing() as session:
+            repo.change_status(
+                session, image_id, ImageStatus.SAVING, ImageStatus.QUEUED, now(),
+                size=None, virtual_size=None, checksum=None, os_hash_algo=None, os_hash_value=None,
+            )
+
+    def prepare_download(self, ctx: RequestContext, image_id: str) -> Download:
+        """Check the caller may download; returns where the data is (None: no data)."""
+        with self.images.db.reading() as session:
+            image, target = self.images.load_visible(session, ctx, image_id)
+            self.images.policy.enforce("download_image", ctx, target)
+        if image.status == ImageStatus.DEACTIVATED and not ctx.is_admin:
+            raise Forbidden(
+                "The requested image has been deactivated. Image data download is forbidden."
+            )
+        if not image.locations or image.status not in (
+            ImageStatus.ACTIVE, ImageStatus.DEACTIVATED
+        ):
+            return Download(image=image, location=None, size=None)
+        return Download(image=image, location=image.locations[0], size=image.size)
+
+    def read(self, location: Location, start: int, length: int | None) -> AsyncIterator[bytes]:
+        store = self.stores.for_location(location)
+        return store.read(location, start, length)
+
+    async def delete_data(self, locations: list[Location]) -> None:
+        """Remove deleted images' data; failures are logged, never raised."""
+        for location in locations:
+            try:
+                await self.stores.for_location(location).delete(location)
+            except StoreError as exc:
+                log.error("could not delete data at %s from store %s: %s",
+                          location.url, exc.store, exc.message)
+
+

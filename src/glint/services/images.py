@@ -1,0 +1,199 @@
+"""Image metadata use cases: authorize, check, transition, save.
+
+These functions are synchronous (the database driver is); the HTTP layer runs
+them in a worker thread. Each one is one unit of work.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from glint.db import repositories as repo
+from glint.db.session import Database
+from glint.domain import image_rules, lifecycle
+from glint.domain.context import RequestContext
+from glint.domain.errors import Conflict, Forbidden, NotFound
+from glint.domain.image import Image, ImageStatus, Location, Visibility
+from glint.domain.listing import ImageQuery
+from glint.domain.policy import Policy, Target, can_see
+from glint.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+
+def now() -> datetime:
+    """Timestamps are naive UTC with microseconds, as stored."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def parse_image_id(image_id: str) -> str:
+    """Canonical form of an image id; NotFound for anything that is not a UUID."""
+    try:
+        return str(uuid.UUID(image_id))
+    except ValueError:
+        raise NotFound(f"No image found with ID {image_id}") from None
+
+
+@dataclass
+class ImageServices:
+    db: Database
+    policy: Policy
+    api: ApiSettings
+
+    # Loading ---------------------------------------------------------------
+
+    def target(self, session: Session, ctx: RequestContext, image: Image) -> Target:
+        is_member = False
+        if ctx.project_id is not None and image.owner != ctx.project_id:
+            is_member = repo.get_member(session, image.id, ctx.project_id) is not None
+        return Target(image=image, is_image_member=is_member)
+
+    def load_visible(
+        self, session: Session, ctx: RequestContext, image_id: str
+    ) -> tuple[Image, Target]:
+        """The image if this caller may see it; NotFound otherwise (never 403)."""
+        image = repo.get_image(session, parse_image_id(image_id))
+        if image is None:
+            raise NotFound(f"No image found with ID {image_id}")
+        target = self.target(session, ctx, image)
+        if not can_see(ctx, target):
+            raise NotFound(f"No image found with ID {image_id}")
+        self.policy.enforce("get_image", ctx, target)
+        return image, target
+
+    # Use cases -------------------------------------------------------------
+
+    def show(self, ctx: RequestContext, image_id: str) -> Image:
+        with self.db.reading() as session:
+            image, _ = self.load_visible(session, ctx, image_id)
+            return image
+
+    def list(self, ctx: RequestContext, query: ImageQuery) -> list[Image]:
+        self.policy.enforce("get_images", ctx, Target())
+        with self.db.reading() as session:
+            return repo.list_images(
+                session, query, project_id=ctx.project_id, is_admin=ctx.is_admin
+            )
+
+    def create(self, ctx: RequestContext, body: dict[str, Any]) -> Image:
+        """Create a queued image from a body the HTTP edge has checked against the
+        image schema and for read-only and reserved names."""
+        created = now()
+        image = Image(
+            id=str(body["id"]) if body.get("id") else str(uuid.uuid4()),
+            status=ImageStatus.QUEUED,
+            visibility=Visibility(body.get("visibility", Visibility.SHARED)),
+            created_at=created,
+            updated_at=created,
+            owner=body.get("owner", ctx.project_id),
+        )
+        for name, value in body.items():
+            if name in ("id", "owner", "visibility") or name in image_rules.IGNORED_ON_CREATE:
+                continue
+            if name in image_rules.BASE_ATTRIBUTES:
+                image_rules.apply_base(image, name, value)
+            else:
+                image.properties[name] = value
+        target = Target(image=image)
+        self.policy.enforce("add_image", ctx, target)
+        if "owner" in body and body["owner"] != ctx.project_id and not ctx.is_admin:
+            raise Forbidden("You are not permitted to create images owned by another project.")
+        self._enforce_visibility(ctx, target, image.visibility)
+        image_rules.check_quotas(
+            image, property_quota=self.api.image_property_quota, tag_quota=self.api.image_tag_quota
+        )
+        with self.db.writing() as session:
+            if repo.id_taken(session, image.id):
+                raise Conflict(f"An image with identifier {image.id} already exists")
+            repo.insert_image(session, image)
+        return image
+
+    def update(
+        self, ctx: RequestContext, image_id: str, changes: Iterable[image_rules.Change]
+    ) -> Image:
+        """Apply a JSON patch atomically: all changes or none."""
+        with self.db.writing() as session:
+            image, target = self.load_visible(session, ctx, image_id)
+            self.policy.enforce("modify_image", ctx, target)
+            before_status = image.status
+            before_visibility = image.visibility
+            before_owner = image.owner
+            image_rules.apply_changes(image, changes)
+            if image.owner != before_owner and not ctx.is_admin:
+                raise Forbidden("Only administrators may change an image's owner.")
+            if image.visibility != before_visibility:
+                self._enforce_visibility(ctx, target, image.visibility)
+            image_rules.check_quotas(
+                image, property_quota=self.api.image_property_quota,
+                tag_quota=self.api.image_tag_quota,
+            )
+            image.updated_at = now()
+            repo.save_image(session, image, expected_status=before_status)
+            return image
+
+    def delete(self, ctx: RequestContext, image_id: str) -> list[Location]:
+        """Mark the image deleted; returns the data locations the caller must remove."""
+        with self.db.writing() as session:
+            image, target = self.load_visible(session, ctx, image_id)
+            self.policy.enforce("delete_image", ctx, target)
+            if image.protected:
+                raise Forbidden(f"Image {image.id} is protected and cannot be deleted.")
+            lifecycle.transition(image.status, ImageStatus.DELETED)
+            if not repo.mark_deleted(session, image.id, now()):
+                raise NotFound(f"No image found with ID {image_id}")
+            return list(image.locations)
+
+    def deactivate(self, ctx: RequestContext, image_id: str) -> None:
+        self._toggle(ctx, image_id, "deactivate", ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
+
+    def reactivate(self, ctx: RequestContext, image_id: str) -> None:
+        self._toggle(ctx, image_id, "reactivate", ImageStatus.DEACTIVATED, ImageStatus.ACTIVE)
+
+    def _toggle(
+        self, ctx: RequestContext, image_id: str, action: str,
+        source: ImageStatus, target_status: ImageStatus,
+    ) -> None:
+        with self.db.writing() as session:
+            image, target = self.load_visible(session, ctx, image_id)
+            self.policy.enforce(action, ctx, target)
+            if image.status == target_status:
+                return
+            if image.status != source:
+                raise Forbidden(f"Not allowed to {action} image in status '{image.status}'")
+            if not repo.change_status(session, image.id, source, target_status, now()):
+                raise Conflict(f"Image {image.id} changed status during the request")
+
+    def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        image_rules.check_tag(tag)
+        with self.db.writing() as session:
+            image, target = self.load_visible(session, ctx, image_id)
+            self.policy.enforce("modify_image", ctx, target)
+            image.tags.add(tag)
+            image_rules.check_quotas(
+                image, property_quota=-1, tag_quota=self.api.image_tag_quota
+            )
+            repo.add_tag(session, image.id, tag)
+            repo.touch(session, image.id, now())
+
+    def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        with self.db.writing() as session:
+            image, target = self.load_visible(session, ctx, image_id)
+            self.policy.enforce("modify_image", ctx, target)
+            if not repo.remove_tag(session, image.id, tag):
+                raise NotFound(f"Tag {tag} not found on image {image.id}")
+            repo.touch(session, image.id, now())
+
+    def _enforce_visibility(
+        self, ctx: RequestContext, target: Target, visibility: Visibility
+    ) -> None:
+        action = image_rules.visibility_action(visibility)
+        if action is not None and not self.policy.allows(action, ctx, target):
+            raise Forbidden(f"You are not authorized to set image visibility to {visibility}.")
+

@@ -1,0 +1,99 @@
+"""Sharing images with other projects: the image members use cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from glint.db import repositories as repo
+from glint.domain.context import RequestContext
+from glint.domain.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
+from glint.domain.image import Image, Member, MemberStatus, Visibility
+from glint.domain.policy import Target
+from glint.services.images import ImageServices, now
+
+
+def _require_shared(image: Image) -> None:
+    if image.visibility != Visibility.SHARED:
+        raise Forbidden(
+            f"Only shared images have members; image {image.id} is {image.visibility}."
+        )
+
+
+def _parse_status(status: object) -> MemberStatus:
+    try:
+        return MemberStatus(str(status))
+    except ValueError:
+        raise InvalidInput(
+            f"Invalid status: {status}. Valid statuses are: pending, accepted, rejected."
+        ) from None
+
+
+@dataclass
+class MemberServices:
+    images: ImageServices
+
+    def _visible_member(
+        self, session: Session, ctx: RequestContext, image: Image, target: Target, member_id: str
+    ) -> Member:
+        member = repo.get_member(session, image.id, member_id)
+        caller_may_know = ctx.is_admin or target.image is not None and (
+            image.owner == ctx.project_id or member_id == ctx.project_id
+        )
+        if member is None or not caller_may_know:
+            raise NotFound(f"Member {member_id} not found for image {image.id}")
+        return member
+
+    def list(self, ctx: RequestContext, image_id: str) -> list[Member]:
+        with self.images.db.reading() as session:
+            image, target = self.images.load_visible(session, ctx, image_id)
+            self.images.policy.enforce("get_members", ctx, target)
+            _require_shared(image)
+            members = repo.list_members(session, image.id)
+            if ctx.is_admin or image.owner == ctx.project_id:
+                return members
+            return [m for m in members if m.member_id == ctx.project_id]
+
+    def show(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
+        with self.images.db.reading() as session:
+            image, target = self.images.load_visible(session, ctx, image_id)
+            if not self.images.policy.allows("get_member", ctx, target):
+                raise NotFound(f"Member {member_id} not found for image {image.id}")
+            _require_shared(image)
+            return self._visible_member(session, ctx, image, target, member_id)
+
+    def add(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
+        with self.images.db.writing() as session:
+            image, target = self.images.load_visible(session, ctx, image_id)
+            self.images.policy.enforce("add_member", ctx, target)
+            _require_shared(image)
+            quota = self.images.api.image_member_quota
+            if quota >= 0 and repo.count_members(session, image.id) >= quota:
+                raise QuotaExceeded(f"Maximum number of image members exceeded ({quota} allowed).")
+            created = now()
+            member = Member(image.id, member_id, MemberStatus.PENDING, created, created)
+            repo.insert_member(session, member)
+            return member
+
+    def update(self, ctx: RequestContext, image_id: str, member_id: str, status: object) -> Member:
+        new_status = _parse_status(status)
+        with self.images.db.writing() as session:
+            image, target = self.images.load_visible(session, ctx, image_id)
+            _require_shared(image)
+            member = self._visible_member(session, ctx, image, target, member_id)
+            member_target = Target(image=image, is_image_member=target.is_image_member,
+                                   member_id=member_id)
+            if not self.images.policy.allows("modify_member", ctx, member_target):
+                raise Forbidden("Only the member project itself may change its membership status.")
+            updated = Member(image.id, member_id, new_status, member.created_at, now())
+            repo.update_member(session, updated)
+            return updated
+
+    def remove(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
+        with self.images.db.writing() as session:
+            image, target = self.images.load_visible(session, ctx, image_id)
+            self.images.policy.enforce("delete_member", ctx, target)
+            _require_shared(image)
+            if not repo.delete_member(session, image.id, member_id):
+                raise NotFound(f"Member {member_id} not found for image {image.id}")

@@ -1,0 +1,84 @@
+"""One typed settings tree, built once at start and passed down.
+
+Values come from `glance-api.conf`-style files (see `glint.config_file`) and
+command-line overrides; nothing here reads files or the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DISK_FORMATS = (
+    "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
+)
+DEFAULT_CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+ONE_TIB = 1 << 40
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 9292
+    workers: int = 1
+    public_endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    image_size_cap: int = ONE_TIB
+    show_image_direct_url: bool = False
+    show_multiple_locations: bool = False
+    hashing_algorithm: str = "sha512"
+    limit_param_default: int = 25
+    api_limit_max: int = 1000
+    image_member_quota: int = 128
+    image_property_quota: int = 128
+    image_tag_quota: int = 128
+    disk_formats: tuple[str, ...] = DEFAULT_DISK_FORMATS
+    container_formats: tuple[str, ...] = DEFAULT_CONTAINER_FORMATS
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    # True when the URL is Glint's embedded default, which may migrate itself.
+    embedded: bool = False
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    stores: tuple[str, ...] = ("file", "http")
+    default_store: str = "file"
+    filesystem_store_datadir: Path = Path("data/images")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """`[paste_deploy] flavor`: "" (no auth, admin context) or "trusted"."""
+
+    flavor: str = ""
+
+
+@dataclass(frozen=True)
+class HealthcheckSettings:
+    disable_by_file_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings
+    server: ServerSettings = field(default_factory=ServerSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    healthcheck: HealthcheckSettings = field(default_factory=HealthcheckSettings)
+
+
+def embedded_settings(data_dir: Path) -> Settings:
+    """Glint's defaults: SQLite and a filesystem store under `data_dir`."""
+    data_dir = data_dir.resolve()
+    return Settings(
+        database=DatabaseSettings(url=f"sqlite:///{data_dir / 'glint.db'}", embedded=True),
+        store=StoreSettings(filesystem_store_datadir=data_dir / "images"),
+    )
