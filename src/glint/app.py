@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(BodyNotAllowedMiddleware),
             Middleware(ContextMiddleware, flavor=settings.auth.flavor),
         ],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
     app.state.image_validator = ImageValidator(image_schema)

@@ -19,11 +19,9 @@ from typing import Any
 from glint.settings import (
     ApiSettings,
     AuthSettings,
-    DatabaseSettings,
     HealthcheckSettings,
     ServerSettings,
     Settings,
-    StoreSettings,
     embedded_settings,
 )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -17,7 +19,7 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _versions(request: Request) -> dict[str, object]:
+def _versions(request: Request) -> dict[str, Any]:
     return docs.versions_document(_base_url(request), multistore=False, cache=False)
 
 

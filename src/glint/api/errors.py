@@ -37,7 +37,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 def status_for(exc: GlintError) -> int:
     for kind in type(exc).__mro__:
         if kind in STATUS:
-            return STATUS[kind]  # type: ignore[index]
+            return STATUS[kind]
     return 500
 
 

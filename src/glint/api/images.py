@@ -16,8 +16,8 @@ from glint.api.deps import (
     services_of,
 )
 from glint.api.patch import media_type, parse_patch
-from glint.api.serialization import image_body
 from glint.api.routing import resource
+from glint.api.serialization import image_body
 from glint.api.validation import ImageValidator
 from glint.domain.image_rules import check_settable
 from glint.domain.listing import parse_list_query
@@ -47,7 +47,7 @@ async def list_images(request: Request) -> Response:
     params = list(request.query_params.multi_items())
     query = parse_list_query(params, default_limit=api.limit_param_default,
                              max_limit=api.api_limit_max)
-    images = await run_in_threadpool(services.images.list, context_of(request), query)
+    images = await run_in_threadpool(services.images.list_images, context_of(request), query)
     without_marker = [(k, v) for k, v in params if k != "marker"]
     body: dict[str, object] = {
         "images": [image_body(image, api) for image in images],

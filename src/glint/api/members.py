@@ -13,7 +13,7 @@ from glint.domain.errors import InvalidInput
 
 async def list_members(request: Request) -> Response:
     members = await run_in_threadpool(
-        services_of(request).members.list, context_of(request), request.path_params["image_id"]
+        services_of(request).members.list_members, context_of(request), request.path_params["image_id"]
     )
     return JSONResponse({"members": [member_body(m) for m in members],
                          "schema": "/v2/schemas/members"})

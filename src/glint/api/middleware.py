@@ -17,6 +17,8 @@ from glint.domain.context import RequestContext
 log = logging.getLogger("glint.access")
 
 MAX_REQUEST_ID_LENGTH = 64
+# Discovery needs no identity, in any auth flavor.
+UNAUTHENTICATED_PATHS = frozenset({"/", "/versions", "/healthcheck"})
 _VERSION_PREFIX = re.compile(r"^/v(?P<version>\d+(?:\.\d+)?)(?P<rest>/.*)?$")
 _VERSION_MEDIA_TYPE = re.compile(r"application/vnd\.openstack\.images-v(?P<version>[\d.]+)")
 
@@ -91,7 +93,7 @@ class ContextMiddleware:
         if scope["type"] == "http":
             state: dict[str, Any] = scope.setdefault("state", {})
             request_id = state.get("request_id") or f"req-{uuid.uuid4()}"
-            if self.flavor == "trusted":
+            if self.flavor == "trusted" and scope["path"] not in UNAUTHENTICATED_PATHS:
                 context = self._from_headers(scope, request_id)
                 if context is None:
                     response = error_response(401, "This server could not verify that you are "
@@ -99,6 +101,8 @@ class ContextMiddleware:
                                                    "requested.")
                     await response(scope, receive, send)
                     return
+            elif self.flavor == "trusted":
+                context = RequestContext(request_id=request_id)
             else:
                 context = RequestContext(request_id=request_id, is_admin=True)
             state["context"] = context

@@ -55,7 +55,7 @@ def _operation(kind: str, item: Any) -> Change:
         raise InvalidInput("Operations must be JSON objects.")
     if kind == PATCH_V21:
         try:
-            op = PatchOp(item.get("op"))
+            op = PatchOp(str(item.get("op")))
         except ValueError:
             raise InvalidInput(
                 f"Invalid operation: {item.get('op')!r}; use add, replace or remove"

@@ -75,10 +75,10 @@ class Database:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """A unit of work that commits on success and rolls back on any error."""
-        with self._sessions() as session:
+        with self._sessions() as session, session.begin():
+            # Set before the transaction starts, so SQLite's begins as BEGIN IMMEDIATE.
             session.connection(execution_options={"glint_write": True})
-            with session.begin_nested() if session.in_transaction() else session.begin():
-                yield session
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

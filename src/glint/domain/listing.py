@@ -220,7 +220,7 @@ def _sort(params: Params) -> list[SortKey]:
     directions = [_direction(d) for d in dirs] or [SortDirection.DESC]
     if len(directions) == 1:
         directions = directions * max(len(keys), 1)
-    sort = [SortKey(_sort_key(key), direction) for key, direction in zip(keys, directions)]
+    sort = [SortKey(_sort_key(key), direction) for key, direction in zip(keys, directions, strict=False)]
     return sort or [SortKey("created_at", directions[0])]
 
 

@@ -75,7 +75,7 @@ class ImageServices:
             image, _ = self.load_visible(session, ctx, image_id)
             return image
 
-    def list(self, ctx: RequestContext, query: ImageQuery) -> list[Image]:
+    def list_images(self, ctx: RequestContext, query: ImageQuery) -> list[Image]:
         self.policy.enforce("get_images", ctx, Target())
         with self.db.reading() as session:
             return repo.list_images(
@@ -102,9 +102,10 @@ class ImageServices:
             else:
                 image.properties[name] = value
         target = Target(image=image)
-        self.policy.enforce("add_image", ctx, target)
-        if "owner" in body and body["owner"] != ctx.project_id and not ctx.is_admin:
-            raise Forbidden("You are not permitted to create images owned by another project.")
+        if not self.policy.allows("add_image", ctx, target):
+            if image.owner != ctx.project_id:
+                raise Forbidden("You are not permitted to create images owned by another project.")
+            raise Forbidden("You are not authorized to complete add_image action.")
         self._enforce_visibility(ctx, target, image.visibility)
         image_rules.check_quotas(
             image, property_quota=self.api.image_property_quota, tag_quota=self.api.image_tag_quota

@@ -45,7 +45,7 @@ class MemberServices:
             raise NotFound(f"Member {member_id} not found for image {image.id}")
         return member
 
-    def list(self, ctx: RequestContext, image_id: str) -> list[Member]:
+    def list_members(self, ctx: RequestContext, image_id: str) -> list[Member]:
         with self.images.db.reading() as session:
             image, target = self.images.load_visible(session, ctx, image_id)
             self.images.policy.enforce("get_members", ctx, target)
