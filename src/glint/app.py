@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
 from glint.api import discovery, image_data, images, members
@@ -42,7 +43,9 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(create_database_engine(settings.database.url))
         stores = build_registry(settings.store)
-        app.state.services = build_services(settings, db, stores, default_policy())
+        services = build_services(settings, db, stores, default_policy())
+        await run_in_threadpool(services.data.recover_stalled_uploads)
+        app.state.services = services
         try:
             yield
         finally:

@@ -148,6 +148,14 @@ def change_status(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+def stalled_images(session: Session, status: ImageStatus, untouched_since: datetime) -> list[str]:
+    """Ids of live images in `status` not updated since the given moment."""
+    return list(session.scalars(
+        select(ImageRow.id).where(ImageRow.deleted.is_(False), ImageRow.status == status,
+                                  ImageRow.updated_at < untouched_since)
+    ))
+
+
 def mark_deleted(session: Session, image_id: str, when: datetime) -> bool:
     result = session.execute(
         update(ImageRow)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
 
@@ -27,6 +28,9 @@ from glint.stores.hashing import Digests, HashingStream, ImageTooLarge
 from glint.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
+
+UPLOAD_HEARTBEAT = timedelta(seconds=30)
+STALLED_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class ImageDataServices:
             body, algorithm=self.images.api.hashing_algorithm, size_cap=cap,
             expected_size=expected_size,
         )
+        heartbeat = asyncio.create_task(self._heartbeat(image.id))
         try:
             stored = await store.write(image.id, stream.blocks())
         except StoreFull as exc:
@@ -71,12 +76,44 @@ class ImageDataServices:
         except BaseException:
             await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
             raise
+        finally:
+            heartbeat.cancel()
         try:
             return await run_in_threadpool(self._finish_upload, image.id, stored, stream.digests())
         except BaseException:
             await asyncio.shield(store.delete(stored.location))
             await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
             raise
+
+    async def _heartbeat(self, image_id: str) -> None:
+        """Show that this upload is alive, so recovery never mistakes it for a dead one."""
+        while True:
+            await asyncio.sleep(UPLOAD_HEARTBEAT.total_seconds())
+            await run_in_threadpool(self._touch_saving, image_id)
+
+    def _touch_saving(self, image_id: str) -> None:
+        with self.images.db.writing() as session:
+            repo.change_status(session, image_id, ImageStatus.SAVING, ImageStatus.SAVING, now())
+
+    def recover_stalled_uploads(self) -> int:
+        """Put back to queued the images whose upload died with its process.
+
+        An upload in progress touches its image every UPLOAD_HEARTBEAT; one
+        silent for STALLED_AFTER is dead (its server crashed or was killed).
+        Returns how many images were recovered.
+        """
+        with self.images.db.writing() as session:
+            stalled = repo.stalled_images(session, ImageStatus.SAVING, now() - STALLED_AFTER)
+            for image_id in stalled:
+                repo.change_status(
+                    session, image_id, ImageStatus.SAVING, ImageStatus.QUEUED, now(),
+                    size=None, virtual_size=None, checksum=None, os_hash_algo=None,
+                    os_hash_value=None,
+                )
+        for image_id in stalled:
+            log.warning("image %s was left saving by a server that stopped; it is queued again",
+                        image_id)
+        return len(stalled)
 
     def _begin_upload(self, ctx: RequestContext, image_id: str) -> Image:
         with self.images.db.writing() as session:

@@ -9,11 +9,13 @@ longer runs are removed at start.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import os
 import re
+import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -135,6 +137,32 @@ def _write_all(fd: int, block: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+    _start_writeback(fd, len(block))
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2), to push written data to disk while more arrives,
+    so the fsync before publishing has little left to wait for."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
+
+
+_SYNC_FILE_RANGE = _load_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _start_writeback(fd: int, length: int) -> None:
+    if _SYNC_FILE_RANGE is not None:
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        _SYNC_FILE_RANGE(fd, end - length, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _publish(fd: int, temporary: Path, final: Path) -> None:
