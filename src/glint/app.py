@@ -30,9 +30,9 @@ from glint.stores.registry import build_registry
 
 log = logging.getLogger(__name__)
 
-# Version prefixes accepted in URLs without multi-store or cache.
+# Version prefixes accepted in URLs: the advertised ones and plain "2".
 ACCEPTED_VERSIONS = frozenset(
-    {"2", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.9", "2.15", "2.17"}
+    {"2", *docs.advertised_versions(multistore=False, cache=False)}
 )
 
 

@@ -30,6 +30,7 @@ BASE_ATTRIBUTES = frozenset({
 })
 # Silently dropped from a create body, as Glance does.
 IGNORED_ON_CREATE = frozenset({"os_hash_algo", "os_hash_value"})
+MAX_DB_INTEGER = 2**31 - 1
 # Formats may change only while no data has been attached.
 FORMAT_EDITABLE_STATUSES = frozenset({ImageStatus.QUEUED, ImageStatus.IMPORTING})
 
@@ -78,6 +79,10 @@ def apply_base(image: Image, name: str, value: Any) -> None:
     if name in ("container_format", "disk_format"):
         if getattr(image, name) != value and image.status not in FORMAT_EDITABLE_STATUSES:
             raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+        setattr(image, name, value)
+    elif name in ("min_ram", "min_disk"):
+        if not 0 <= value <= MAX_DB_INTEGER:
+            raise InvalidInput(f"'{name}' must be between 0 and {MAX_DB_INTEGER}, got {value}")
         setattr(image, name, value)
     elif name == "visibility":
         image.visibility = Visibility(value)
