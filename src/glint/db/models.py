@@ -116,3 +116,92 @@ class ImageLocationRow(Base):
     store: Mapped[str] = mapped_column(String(255))
     meta_data: Mapped[str] = mapped_column(Text, default="{}")
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# Metadata definitions (metadefs) -------------------------------------------
+# Child rows keep an integer id so definitions come back in the order they
+# were written (export and the namespace document rely on it).
+
+
+class MetadefNamespaceRow(Base):
+    __tablename__ = "metadef_namespaces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(32))
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Nullable, unlike Glance: an unauthenticated caller has no project.
+    owner: Mapped[str | None] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class MetadefObjectRow(Base):
+    __tablename__ = "metadef_objects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    # JSON documents: a list of names and a {name: definition} object.
+    required: Mapped[str | None] = mapped_column(Text)
+    json_schema: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+
+class MetadefPropertyRow(Base):
+    __tablename__ = "metadef_properties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    json_schema: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+
+class MetadefTagRow(Base):
+    __tablename__ = "metadef_tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+
+class MetadefResourceTypeRow(Base):
+    __tablename__ = "metadef_resource_types"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class MetadefAssociationRow(Base):
+    """A namespace applied to a resource type (Glance's metadef_namespace_resource_types)."""
+
+    __tablename__ = "metadef_namespace_resource_types"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), index=True)
+    resource_type_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_resource_types.id"), index=True
+    )
+    prefix: Mapped[str | None] = mapped_column(String(80))
+    properties_target: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("namespace_id", "resource_type_id"),)
