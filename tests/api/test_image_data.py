@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -120,22 +121,25 @@ def test_dropped_upload_leaves_image_queued_and_retry_works(
 
     def broken() -> Iterator[bytes]:
         yield b"x" * 1_000_000
+        _wait_for_status(member, image["id"], "saving")  # the server is receiving
         raise RuntimeError("client went away")
 
     try:
         member.http.put(f"/v2/images/{image['id']}/file", content=broken(), headers=OCTET)
     except (RuntimeError, httpx.HTTPError):
         pass
+    # The server may still be cleaning up when the client has given up: wait for it.
+    deadline = time.monotonic() + 10
+    while _files_in_store(server) != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _files_in_store(server) == before
     shown = _wait_for_status(member, image["id"], "queued")
     assert shown["size"] is None and shown["checksum"] is None
-    assert _files_in_store(server) == before
     assert member.upload(image["id"], b"retry").status_code == 204
     assert member.http.get(f"/v2/images/{image['id']}/file").content == b"retry"
 
 
 def _wait_for_status(caller: Caller, image_id: object, status: str) -> dict[str, object]:
-    import time
-
     deadline = time.monotonic() + 10
     while True:
         shown: dict[str, object] = caller.http.get(f"/v2/images/{image_id}").json()
