@@ -80,12 +80,10 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
-SETTINGS_ENVIRONMENT_VARIABLE = "GLINT_SERVE_SETTINGS"
-
-
 def app_from_environment() -> Starlette:
     """Factory for server worker processes: settings arrive as JSON in the environment."""
-    from glint.cli.loading import ServeOptions, load_settings
+    from glint.cli.options import ServeOptions, load_settings
+    from glint.cli.supervisor import SETTINGS_ENVIRONMENT_VARIABLE
 
     options = ServeOptions.from_json(json.loads(os.environ[SETTINGS_ENVIRONMENT_VARIABLE]))
     return create_app(load_settings(options, warn=False))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from glint.db import schema
 from tests.servers import GLINT, GlintServer, free_port, glint_command, wait_until_up, write_config
 
 MANAGE = GLINT.parent / "glint-manage"
@@ -69,7 +70,7 @@ def test_db_sync_and_version_through_glint_manage(tmp_path: Path) -> None:
     subprocess.run([str(MANAGE), "--config-file", str(config), "db_sync"], check=True,
                    capture_output=True)
     after = glint_command("db", "version", "--config-file", str(config))
-    assert after.stdout.strip() == "0001"
+    assert after.stdout.strip() == schema.head_revision()
 
 
 def test_embedded_defaults_migrate_themselves(tmp_path: Path) -> None:

@@ -9,20 +9,14 @@ import sys
 
 import click
 
-from glint.cli.loading import (
-    ServeOptions,
-    check_port_free,
-    ensure_sqlite_directory,
-    load_settings,
-    prepare_database,
-)
+from glint.cli.options import ServeOptions, load_settings
+from glint.cli.startup import check_port_free, ensure_sqlite_directory, prepare_database
+from glint.cli.supervisor import LOG_FORMAT
 from glint.config_file import ConfigError
 from glint.db import schema
 from glint.db.session import create_database_engine
 from glint.stores.base import StoreError
 from glint.stores.registry import build_registry
-
-LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
 
 
 class StartupError(click.ClickException):
@@ -53,9 +47,7 @@ def main() -> None:
 def serve(config_files: tuple[str, ...], data_dir: str | None, host: str | None,
           port: int | None) -> None:
     """Serve the Images API."""
-    import uvicorn
-
-    from glint.app import SETTINGS_ENVIRONMENT_VARIABLE
+    from glint.cli import supervisor
 
     options = ServeOptions(config_files=config_files, data_dir=data_dir, host=host, port=port)
     try:
@@ -65,23 +57,18 @@ def serve(config_files: tuple[str, ...], data_dir: str | None, host: str | None,
         check_port_free(settings.server.bind_host, settings.server.bind_port)
     except (ConfigError, StoreError) as exc:
         raise StartupError(str(exc)) from exc
-    os.environ[SETTINGS_ENVIRONMENT_VARIABLE] = json.dumps(options.to_json())
+    server = settings.server
+    environment = {**os.environ, supervisor.SETTINGS_ENVIRONMENT_VARIABLE: json.dumps({
+        **options.to_json(),
+        "server": {"bind_host": server.bind_host, "bind_port": server.bind_port,
+                   "workers": server.workers},
+    })}
     logging.getLogger(__name__).info(
         "Glint serving on http://%s:%d with %d worker(s)",
-        settings.server.bind_host, settings.server.bind_port, settings.server.workers,
+        server.bind_host, server.bind_port, server.workers,
     )
-    uvicorn.run(
-        "glint.app:app_from_environment",
-        factory=True,
-        host=settings.server.bind_host,
-        port=settings.server.bind_port,
-        workers=settings.server.workers,
-        access_log=False,
-        log_config=None,
-        loop="uvloop",
-        http="httptools",
-        timeout_keep_alive=30,
-    )
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "glint.cli.supervisor"], environment)
 
 
 @main.group()
