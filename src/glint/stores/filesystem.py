@@ -105,19 +105,31 @@ class FilesystemStore:
             raise DataNotFound(self.name, f"no data at {location.url}") from exc
         except OSError as exc:
             raise StoreError(self.name, f"cannot read {path}: {exc.strerror}") from exc
+        pending: asyncio.Future[bytes] | None = None
         try:
-            remaining = length
-            position = start
-            while remaining is None or remaining > 0:
-                want = READ_CHUNK_SIZE if remaining is None else min(READ_CHUNK_SIZE, remaining)
-                block = await loop.run_in_executor(None, os.pread, handle.fileno(), want, position)
+            # Read the next block in a thread while the current one is being sent.
+            position, end = start, None if length is None else start + length
+            pending = loop.run_in_executor(
+                None, os.pread, handle.fileno(), _want(position, end), position)
+            while True:
+                try:
+                    block = await pending
+                except OSError as exc:
+                    raise StoreError(self.name, f"cannot read {path}: {exc.strerror}") from exc
                 if not block:
                     break
                 position += len(block)
-                if remaining is not None:
-                    remaining -= len(block)
+                more = end is None or position < end
+                if more:
+                    pending = loop.run_in_executor(None, os.pread, handle.fileno(),
+                                                   _want(position, end), position)
                 yield block
+                if not more:
+                    break
         finally:
+            # Never close the file under a read still running in a thread.
+            if pending is not None:
+                await asyncio.gather(pending, return_exceptions=True)
             handle.close()
 
     async def delete(self, location: Location) -> None:
@@ -126,6 +138,10 @@ class FilesystemStore:
             await asyncio.get_running_loop().run_in_executor(None, _unlink, path)
         except OSError as exc:
             raise StoreError(self.name, f"cannot delete {path}: {exc.strerror}") from exc
+
+
+def _want(position: int, end: int | None) -> int:
+    return READ_CHUNK_SIZE if end is None else min(READ_CHUNK_SIZE, end - position)
 
 
 def _open_new(path: Path) -> int:
