@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
-from glint.api import discovery, image_data, images, members
+from glint.api import discovery, image_data, images, members, metadef_namespaces
 from glint.api import schema_documents as docs
 from glint.api.errors import HANDLERS
 from glint.api.middleware import (
@@ -55,7 +55,8 @@ def create_app(settings: Settings) -> Starlette:
         disk_formats=settings.api.disk_formats, container_formats=settings.api.container_formats
     )
     app = Starlette(
-        routes=[*discovery.routes, *images.routes, *image_data.routes, *members.routes],
+        routes=[*discovery.routes, *images.routes, *image_data.routes, *members.routes,
+                *metadef_namespaces.routes],
         middleware=[
             Middleware(RequestLogMiddleware),
             Middleware(VersionNegotiationMiddleware, accepted_versions=ACCEPTED_VERSIONS),

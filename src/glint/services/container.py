@@ -9,6 +9,8 @@ from glint.domain.policy import Policy
 from glint.services.image_data import ImageDataServices
 from glint.services.images import ImageServices
 from glint.services.members import MemberServices
+from glint.services.metadef_contents import MetadefContentServices
+from glint.services.metadefs import MetadefServices
 from glint.settings import Settings
 from glint.stores.registry import StoreRegistry
 
@@ -21,6 +23,8 @@ class Services:
     images: ImageServices
     members: MemberServices
     data: ImageDataServices
+    metadefs: MetadefServices
+    metadef_contents: MetadefContentServices
 
 
 def build_services(settings: Settings, db: Database, stores: StoreRegistry, policy: Policy) -> Services:
@@ -32,4 +36,6 @@ def build_services(settings: Settings, db: Database, stores: StoreRegistry, poli
         images=images,
         members=MemberServices(images=images),
         data=ImageDataServices(images=images, stores=stores),
+        metadefs=MetadefServices(db=db),
+        metadef_contents=MetadefContentServices(db=db),
     )

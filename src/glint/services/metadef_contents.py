@@ -1,0 +1,210 @@
+"""Metadata definition use cases inside one namespace: objects, properties, tags.
+
+Reading needs read access to the namespace (else 404); writing also needs
+metadef_admin (else 403); deleting from a protected namespace is 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from glint.db import metadef_repositories as repo
+from glint.db.models import MetadefObjectRow, MetadefPropertyRow, MetadefTagRow
+from glint.db.session import Database
+from glint.domain.context import RequestContext
+from glint.domain.errors import NotFound
+from glint.domain.metadefs import (
+    MetadefObject,
+    PropertyDefinition,
+    Tag,
+    TagQuery,
+    check_name,
+    check_pattern,
+    check_unique,
+    clean_definition,
+    unprefixed,
+)
+from glint.services.images import now
+from glint.services.metadefs import (
+    load_for_write,
+    load_namespace,
+    object_from,
+    refuse_if_protected,
+)
+
+CHILD_TABLES = {"objects": MetadefObjectRow, "properties": MetadefPropertyRow, "tags": MetadefTagRow}
+
+
+def _missing(kind: str, name: str, namespace: str) -> NotFound:
+    return NotFound(f"Metadata definition {kind} not found for namespace={namespace} "
+                    f"and {kind} name={name}")
+
+
+def property_from(body: dict[str, Any]) -> PropertyDefinition:
+    moment = now()
+    name = check_name("property", body.get("name"))
+    definition = clean_definition(body)
+    check_pattern(definition, f"property {name}")
+    return PropertyDefinition(name, definition, moment, moment)
+
+
+@dataclass
+class MetadefContentServices:
+    db: Database
+
+    def delete_all(self, ctx: RequestContext, namespace: str, kind: str) -> None:
+        """Remove every object, property or tag (`kind`) of a namespace."""
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, f"delete_metadef_{kind}")
+            refuse_if_protected(row, kind)
+            repo.delete_children(session, row.id, CHILD_TABLES[kind])
+
+    # Objects ---------------------------------------------------------------
+
+    def list_objects(self, ctx: RequestContext, namespace: str) -> list[MetadefObject]:
+        with self.db.reading() as session:
+            return repo.list_objects(session, load_namespace(session, ctx, namespace).id)
+
+    def show_object(self, ctx: RequestContext, namespace: str, name: str) -> MetadefObject:
+        with self.db.reading() as session:
+            found = repo.get_object(session, load_namespace(session, ctx, namespace).id, name)
+        if found is None:
+            raise _missing("object", name, namespace)
+        return found
+
+    def create_object(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> MetadefObject:
+        obj = object_from(body)
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "add_metadef_object")
+            repo.insert_object(session, row.id, obj)
+        return obj
+
+    def update_object(self, ctx: RequestContext, namespace: str, name: str,
+                      body: dict[str, Any]) -> MetadefObject:
+        """Replace an object (PUT), a rename included."""
+        replacement = object_from(body)
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "modify_metadef_object")
+            current = repo.get_object(session, row.id, name)
+            if current is None:
+                raise _missing("object", name, namespace)
+            replacement.created_at = current.created_at
+            repo.save_object(session, row.id, name, replacement)
+        return replacement
+
+    def delete_object(self, ctx: RequestContext, namespace: str, name: str) -> None:
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "delete_metadef_object")
+            if repo.get_object(session, row.id, name) is None:
+                raise _missing("object", name, namespace)
+            refuse_if_protected(row, "objects")
+            repo.delete_object(session, row.id, name)
+
+    # Properties ------------------------------------------------------------
+
+    def list_properties(self, ctx: RequestContext, namespace: str) -> list[PropertyDefinition]:
+        with self.db.reading() as session:
+            return repo.list_properties(session, load_namespace(session, ctx, namespace).id)
+
+    def show_property(self, ctx: RequestContext, namespace: str, name: str,
+                      resource_type: str | None = None) -> PropertyDefinition:
+        """A property; with `resource_type`, `name` carries that association's prefix."""
+        with self.db.reading() as session:
+            row = load_namespace(session, ctx, namespace)
+            stored_name = name
+            if resource_type:
+                prefix = next((a.prefix for a in repo.associations(session, [row.id]).get(row.id, [])
+                               if a.name == resource_type), None)
+                bare = unprefixed(name, prefix)
+                if bare is None:
+                    raise NotFound(f"Property {name} does not start with the expected resource "
+                                   f"type association prefix of '{prefix}'.")
+                stored_name = bare
+            found = repo.get_property(session, row.id, stored_name)
+        if found is None:
+            raise _missing("property", name, namespace)
+        found.name = name
+        return found
+
+    def create_property(self, ctx: RequestContext, namespace: str,
+                        body: dict[str, Any]) -> PropertyDefinition:
+        prop = property_from(body)
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "add_metadef_property")
+            repo.insert_property(session, row.id, prop)
+        return prop
+
+    def update_property(self, ctx: RequestContext, namespace: str, name: str,
+                        body: dict[str, Any]) -> PropertyDefinition:
+        replacement = property_from(body)
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "modify_metadef_property")
+            current = repo.get_property(session, row.id, name)
+            if current is None:
+                raise _missing("property", name, namespace)
+            replacement.created_at = current.created_at
+            repo.save_property(session, row.id, name, replacement)
+        return replacement
+
+    def delete_property(self, ctx: RequestContext, namespace: str, name: str) -> None:
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "remove_metadef_property")
+            if repo.get_property(session, row.id, name) is None:
+                raise _missing("property", name, namespace)
+            refuse_if_protected(row, "properties")
+            repo.delete_property(session, row.id, name)
+
+    # Tags ------------------------------------------------------------------
+
+    def list_tags(self, ctx: RequestContext, namespace: str, query: TagQuery) -> list[Tag]:
+        with self.db.reading() as session:
+            return repo.list_tags(session, load_namespace(session, ctx, namespace).id, query)
+
+    def show_tag(self, ctx: RequestContext, namespace: str, name: str) -> Tag:
+        with self.db.reading() as session:
+            found = repo.get_tag(session, load_namespace(session, ctx, namespace).id, name)
+        if found is None:
+            raise _missing("tag", name, namespace)
+        return found
+
+    def create_tag(self, ctx: RequestContext, namespace: str, name: str) -> Tag:
+        moment = now()
+        tag = Tag(check_name("tag", name), moment, moment)
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "add_metadef_tag")
+            repo.insert_tags(session, row.id, [tag])
+        return tag
+
+    def create_tags(self, ctx: RequestContext, namespace: str, names: list[Any],
+                    *, append: bool) -> list[Tag]:
+        """Set a namespace's tags to `names`, or add them with `append`.
+        Conflict when a name repeats in the request (or, appending, is already there)."""
+        moment = now()
+        tags = [Tag(name, moment, moment)
+                for name in check_unique("tag", [check_name("tag", n) for n in names])]
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "add_metadef_tags")
+            if not append:
+                repo.delete_children(session, row.id, MetadefTagRow)
+            repo.insert_tags(session, row.id, tags)
+        return tags
+
+    def update_tag(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]) -> Tag:
+        new_name = check_name("tag", body.get("name"))
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "modify_metadef_tag")
+            current = repo.get_tag(session, row.id, name)
+            if current is None:
+                raise _missing("tag", name, namespace)
+            moment = now()
+            repo.save_tag(session, row.id, name, new_name, moment)
+        return Tag(new_name, current.created_at, moment)
+
+    def delete_tag(self, ctx: RequestContext, namespace: str, name: str) -> None:
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, namespace, "delete_metadef_tag")
+            if repo.get_tag(session, row.id, name) is None:
+                raise _missing("tag", name, namespace)
+            refuse_if_protected(row, "tags")
+            repo.delete_tag(session, row.id, name)

@@ -1,0 +1,186 @@
+"""Metadata definition use cases: namespaces and resource-type associations.
+
+Objects, properties and tags live in `metadef_contents`. Bodies arrive
+checked against the metadef schema documents by the HTTP edge; these
+functions authorize, apply Glint's extra rules, and save. Each is one unit
+of work and synchronous (the HTTP layer runs it in a worker thread).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from glint.db import metadef_repositories as repo
+from glint.db.models import MetadefNamespaceRow
+from glint.db.session import Database
+from glint.domain import metadef_policy as policy
+from glint.domain.context import RequestContext
+from glint.domain.errors import Forbidden, NotFound
+from glint.domain.metadefs import (
+    Association,
+    MetadefObject,
+    Namespace,
+    NamespaceContents,
+    NamespaceQuery,
+    NamespaceVisibility,
+    PropertyDefinition,
+    ResourceType,
+    Tag,
+    check_name,
+    check_pattern,
+    check_unique,
+    clean_definition,
+    prefixed,
+)
+from glint.services.images import now
+
+
+def load_namespace(session: Session, ctx: RequestContext, name: str) -> MetadefNamespaceRow:
+    """The namespace row if the caller may read it; NotFound otherwise."""
+    row = repo.namespace_row(session, name)
+    policy.enforce_read(ctx, None if row is None else repo.to_namespace(row), name)
+    assert row is not None
+    return row
+
+
+def load_for_write(session: Session, ctx: RequestContext, name: str, action: str
+                   ) -> MetadefNamespaceRow:
+    row = load_namespace(session, ctx, name)
+    policy.enforce_write(ctx, action)
+    return row
+
+
+def refuse_if_protected(row: MetadefNamespaceRow, what: str) -> None:
+    if row.protected:
+        raise Forbidden(f"Namespace {row.namespace} is protected: its {what} cannot be deleted.")
+
+
+def definitions_from(body: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """Property definitions of a body, keeping only the keys a definition has."""
+    definitions: dict[str, dict[str, Any]] = {}
+    for name, value in (body or {}).items():
+        check_name("property", name)
+        definitions[name] = clean_definition(value)
+        check_pattern(definitions[name], f"{where} property {name}")
+    return definitions
+
+
+def object_from(body: dict[str, Any]) -> MetadefObject:
+    moment = now()
+    name = check_name("object", body.get("name"))
+    return MetadefObject(
+        name=name, created_at=moment, updated_at=moment, description=body.get("description"),
+        required=list(body.get("required") or []),
+        properties=definitions_from(body.get("properties") or {}, f"object {name}"),
+    )
+
+
+@dataclass
+class MetadefServices:
+    db: Database
+
+    # Namespaces ------------------------------------------------------------
+
+    def list_namespaces(self, ctx: RequestContext, query: NamespaceQuery) -> list[NamespaceContents]:
+        """One page of namespaces with their associations."""
+        policy.enforce_list(ctx, "get_metadef_namespaces")
+        with self.db.reading() as session:
+            return repo.list_namespaces(
+                session, query, project_id=ctx.project_id, is_admin=ctx.is_admin)
+
+    def create_namespace(self, ctx: RequestContext, body: dict[str, Any]) -> NamespaceContents:
+        """Create a namespace with any associations, properties, objects and tags it names."""
+        policy.enforce_write(ctx, "add_metadef_namespace")
+        moment = now()
+        namespace = Namespace(
+            namespace=check_name("namespace", body.get("namespace")),
+            display_name=body.get("display_name"), description=body.get("description"),
+            visibility=NamespaceVisibility(body.get("visibility") or "private"),
+            protected=bool(body.get("protected", False)),
+            owner=body.get("owner") or ctx.project_id, created_at=moment, updated_at=moment,
+        )
+        properties = definitions_from(body.get("properties") or {}, "namespace")
+        objects = [object_from(item) for item in body.get("objects") or []]
+        check_unique("object", [o.name for o in objects])
+        tag_names = check_unique("tag", [check_name("tag", t.get("name"))
+                                         for t in body.get("tags") or []])
+        with self.db.writing() as session:
+            namespace_id = repo.insert_namespace(session, namespace)
+            for item in body.get("resource_type_associations") or []:
+                repo.insert_association(session, namespace_id, Association(
+                    name=check_name("resource type", item.get("name")), prefix=item.get("prefix"),
+                    properties_target=item.get("properties_target"),
+                    created_at=moment, updated_at=moment,
+                ))
+            for name, definition in properties.items():
+                repo.insert_property(session, namespace_id,
+                                     PropertyDefinition(name, definition, moment, moment))
+            for obj in objects:
+                repo.insert_object(session, namespace_id, obj)
+            repo.insert_tags(session, namespace_id, [Tag(n, moment, moment) for n in tag_names])
+            row = repo.namespace_row(session, namespace.namespace)
+            assert row is not None
+            return repo.contents(session, row)
+
+    def show_namespace(
+        self, ctx: RequestContext, name: str, resource_type: str | None = None
+    ) -> NamespaceContents:
+        with self.db.reading() as session:
+            found = repo.contents(session, load_namespace(session, ctx, name))
+        return prefixed(found, resource_type) if resource_type else found
+
+    def update_namespace(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> Namespace:
+        """Replace the namespace's own fields (PUT); omitted ones go back to their defaults."""
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, name, "modify_metadef_namespace")
+            namespace = Namespace(
+                namespace=check_name("namespace", body.get("namespace")),
+                display_name=body.get("display_name"), description=body.get("description"),
+                visibility=NamespaceVisibility(body.get("visibility") or "private"),
+                protected=bool(body.get("protected") or False),
+                owner=body.get("owner") or ctx.project_id,
+                created_at=row.created_at, updated_at=now(),
+            )
+            repo.save_namespace(session, row.id, namespace)
+            return namespace
+
+    def delete_namespace(self, ctx: RequestContext, name: str) -> None:
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, name, "delete_metadef_namespace")
+            if row.protected:
+                raise Forbidden(f"Namespace {name} is protected and cannot be deleted.")
+            repo.delete_namespace(session, row.id)
+
+    # Resource types --------------------------------------------------------
+
+    def list_resource_types(self, ctx: RequestContext) -> list[ResourceType]:
+        policy.enforce_list(ctx, "list_metadef_resource_types")
+        with self.db.reading() as session:
+            return repo.list_resource_types(session)
+
+    def list_associations(self, ctx: RequestContext, name: str) -> list[Association]:
+        with self.db.reading() as session:
+            row = load_namespace(session, ctx, name)
+            return repo.associations(session, [row.id]).get(row.id, [])
+
+    def associate(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> Association:
+        """Associate a namespace with a resource type, creating an unknown type."""
+        moment = now()
+        association = Association(
+            name=check_name("resource type", body.get("name")), prefix=body.get("prefix"),
+            properties_target=body.get("properties_target"), created_at=moment, updated_at=moment,
+        )
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, name, "add_metadef_resource_type_association")
+            repo.insert_association(session, row.id, association)
+            return association
+
+    def deassociate(self, ctx: RequestContext, name: str, resource_type: str) -> None:
+        with self.db.writing() as session:
+            row = load_for_write(session, ctx, name, "remove_metadef_resource_type_association")
+            refuse_if_protected(row, "resource type associations")
+            if not repo.delete_association(session, row.id, resource_type):
+                raise NotFound(f"Failed to find resource type {resource_type} to delete")
