@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from glint.cli.metadefs import METADEF_COMMANDS
 from glint.cli.options import ServeOptions, load_settings
 from glint.cli.startup import check_port_free, ensure_sqlite_directory, prepare_database
 from glint.cli.supervisor import LOG_FORMAT
@@ -74,6 +75,10 @@ def serve(config_files: tuple[str, ...], data_dir: str | None, host: str | None,
 @main.group()
 def db() -> None:
     """Manage the database schema."""
+
+
+for metadef_command in METADEF_COMMANDS:
+    db.add_command(metadef_command)
 
 
 def _database_url(config_files: tuple[str, ...], data_dir: str | None) -> str:

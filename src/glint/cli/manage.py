@@ -10,7 +10,12 @@ import sys
 
 from glint.cli.main import main as glint_main
 
-ALIASES = {"db_sync": ["db", "sync"], "db_version": ["db", "version"]}
+ALIASES = {
+    "db_sync": ["db", "sync"], "db_version": ["db", "version"],
+    "db_load_metadefs": ["db", "load-metadefs"], "load_metadefs": ["db", "load-metadefs"],
+    "db_unload_metadefs": ["db", "unload-metadefs"], "unload_metadefs": ["db", "unload-metadefs"],
+    "db_export_metadefs": ["db", "export-metadefs"], "export_metadefs": ["db", "export-metadefs"],
+}
 
 
 def main() -> None:
