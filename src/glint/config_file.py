@@ -136,6 +136,9 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("DEFAULT", "image_tag_quota"): ("api", "image_tag_quota", _integer),
     ("image_format", "disk_formats"): ("api", "disk_formats", _string_list),
     ("image_format", "container_formats"): ("api", "container_formats", _string_list),
+    ("DEFAULT", "validate_image_properties_with_metadefs"): (
+        "api", "validate_image_properties_with_metadefs", _boolean,
+    ),
     ("database", "connection"): ("database", "url", database_url),
     ("glance_store", "stores"): ("store", "stores", _string_list),
     ("glance_store", "default_store"): ("store", "default_store", _string),

@@ -37,6 +37,8 @@ class ApiSettings:
     image_tag_quota: int = 128
     disk_formats: tuple[str, ...] = DEFAULT_DISK_FORMATS
     container_formats: tuple[str, ...] = DEFAULT_CONTAINER_FORMATS
+    # Glint's own: check image properties against the OS::Glance::Image metadefs.
+    validate_image_properties_with_metadefs: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from glint.domain.errors import Conflict, Forbidden, NotFound
 from glint.domain.image import Image, ImageStatus, Location, Visibility
 from glint.domain.listing import ImageQuery
 from glint.domain.policy import Policy, Target, can_see
+from glint.services.metadef_checks import check_image_properties
 from glint.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class ImageServices:
             image, property_quota=self.api.image_property_quota, tag_quota=self.api.image_tag_quota
         )
         with self.db.writing() as session:
+            check_image_properties(session, self.api, image.properties)
             if repo.id_taken(session, image.id):
                 raise Conflict(f"An image with identifier {image.id} already exists")
             repo.insert_image(session, image)
@@ -135,6 +137,7 @@ class ImageServices:
                 image, property_quota=self.api.image_property_quota,
                 tag_quota=self.api.image_tag_quota,
             )
+            check_image_properties(session, self.api, image.properties, (c.name for c in changes))
             image.updated_at = now()
             repo.save_image(session, image, expected_status=before_status)
             return image
