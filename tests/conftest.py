@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.keystone import Keystone, running_keystone
 from tests.servers import GlintServer, database, glint_server
 
 BACKENDS = [b for b in os.environ.get("GLINT_TEST_BACKENDS", "sqlite,mariadb,postgresql").split(",")
@@ -91,6 +92,13 @@ def reader(member: Caller) -> Caller:
 @pytest.fixture
 def anonymous(server: GlintServer) -> httpx.Client:
     return httpx.Client(base_url=server.url, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
+    """A real Keystone 30 and memcached for the whole session (see tests/keystone.py)."""
+    with running_keystone(tmp_path_factory.mktemp("keystone")) as running:
+        yield running
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

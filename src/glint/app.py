@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from glint.api import discovery, image_data, images, members, metadef_namespaces
 from glint.api import schema_documents as docs
 from glint.api.errors import HANDLERS
+from glint.api.keystone import KeystoneAuthenticator
 from glint.api.middleware import (
     BodyNotAllowedMiddleware,
     ContextMiddleware,
@@ -23,7 +24,7 @@ from glint.api.middleware import (
 )
 from glint.api.validation import ImageValidator
 from glint.db.session import Database, create_database_engine
-from glint.domain.policy import default_policy
+from glint.services.authorization import build_policy
 from glint.services.container import build_services
 from glint.settings import Settings
 from glint.stores.registry import build_registry
@@ -43,7 +44,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(create_database_engine(settings.database.url))
         stores = build_registry(settings.store)
-        services = build_services(settings, db, stores, default_policy())
+        services = build_services(settings, db, stores, build_policy(settings.policy))
         await run_in_threadpool(services.data.recover_stalled_uploads)
         app.state.services = services
         try:
@@ -61,7 +62,9 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(RequestLogMiddleware),
             Middleware(VersionNegotiationMiddleware, accepted_versions=ACCEPTED_VERSIONS),
             Middleware(BodyNotAllowedMiddleware),
-            Middleware(ContextMiddleware, flavor=settings.auth.flavor),
+            Middleware(ContextMiddleware, flavor=settings.auth.flavor,
+                       authenticator=KeystoneAuthenticator(settings.auth)
+                       if settings.auth.uses_keystone else None),
         ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,

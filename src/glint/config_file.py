@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from glint.settings import (
+    KEYSTONE_FLAVORS,
     ApiSettings,
     AuthSettings,
     HealthcheckSettings,
+    PolicySettings,
     ServerSettings,
     Settings,
     embedded_settings,
@@ -30,7 +32,12 @@ log = logging.getLogger(__name__)
 KNOWN_STORE_TYPES = ("file", "http")
 # Glance's paste flavors that Glint serves without token validation.
 UNAUTHENTICATED_FLAVORS = ("", "caching", "cachemanagement")
-AUTH_FLAVORS = (*UNAUTHENTICATED_FLAVORS, "trusted")
+AUTH_FLAVORS = (*UNAUTHENTICATED_FLAVORS, "trusted", *KEYSTONE_FLAVORS)
+PROPERTY_PROTECTION_FORMATS = ("roles", "policies")
+# Sections handed whole to a library that reads the same files itself.
+PASSTHROUGH_SECTIONS = frozenset({"keystone_authtoken"})
+# Where oslo.config looks for a relative policy_file after the config files' folders.
+STANDARD_CONFIG_DIRS = (Path("/etc/glance"),)
 
 
 class ConfigError(Exception):
@@ -82,6 +89,17 @@ def _string(text: str) -> str:
 
 def _optional_string(text: str) -> str | None:
     return text.strip() or None
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text.strip()) if text.strip() else None
+
+
+def _rule_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in PROPERTY_PROTECTION_FORMATS:
+        raise ValueError(f"must be one of {', '.join(PROPERTY_PROTECTION_FORMATS)}, got {value!r}")
+    return value
 
 
 def _string_list(text: str) -> tuple[str, ...]:
@@ -144,6 +162,15 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("glance_store", "default_store"): ("store", "default_store", _string),
     ("glance_store", "filesystem_store_datadir"): ("store", "filesystem_store_datadir", Path),
     ("paste_deploy", "flavor"): ("auth", "flavor", _string),
+    ("keystone_authtoken", "auth_uri"): ("auth", "legacy_auth_uri", _optional_string),
+    ("keystone_authtoken", "www_authenticate_uri"): ("auth", "www_authenticate_uri", _optional_string),
+    ("oslo_policy", "policy_file"): ("policy", "policy_file", _optional_path),
+    ("oslo_policy", "enforce_scope"): ("policy", "enforce_scope", _boolean),
+    ("oslo_policy", "enforce_new_defaults"): ("policy", "enforce_new_defaults", _boolean),
+    ("DEFAULT", "property_protection_file"): ("policy", "property_protection_file", _optional_path),
+    ("DEFAULT", "property_protection_rule_format"): (
+        "policy", "property_protection_rule_format", _rule_format
+    ),
     ("healthcheck", "disable_by_file_path"): (
         "healthcheck", "disable_by_file_path", lambda text: Path(text.strip()) if text.strip() else None
     ),
@@ -173,13 +200,14 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
     settings = embedded_settings(data_dir)
     groups: dict[str, dict[str, Any]] = {
         "server": {}, "api": {}, "database": {}, "store": {}, "auth": {}, "healthcheck": {},
+        "policy": {},
     }
     parser = read_files(paths)
     for section in parser.sections():
         for key, raw in parser.items(section):
             known = KNOWN_KEYS.get((section, key))
             if known is None:
-                if (section, key) not in QUIET_KEYS:
+                if (section, key) not in QUIET_KEYS and section not in PASSTHROUGH_SECTIONS:
                     log.warning("ignoring [%s] %s: Glint does not use this option", section, key)
                 continue
             group, attribute, parse = known
@@ -193,11 +221,48 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
         server=replace(ServerSettings(), **groups["server"]),
         api=replace(ApiSettings(), **groups["api"]),
         store=replace(settings.store, **groups["store"]),
-        auth=replace(AuthSettings(), **groups["auth"]),
+        auth=replace(AuthSettings(), **groups["auth"], config_files=tuple(paths)),
+        policy=_resolve_policy_paths(replace(PolicySettings(), **groups["policy"]), paths),
         healthcheck=replace(HealthcheckSettings(), **groups["healthcheck"]),
     )
     validate(settings)
     return settings
+
+
+def find_config_file(name: Path, config_files: list[Path]) -> Path | None:
+    """A file named relative to the config files' folders, then /etc/glance,
+    as oslo.config's find_file looks for it; absolute names as given."""
+    if name.is_absolute():
+        return name if name.exists() else None
+    folders = [p.resolve().parent for p in config_files] + list(STANDARD_CONFIG_DIRS)
+    for folder in folders:
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+def _resolve_policy_paths(policy: PolicySettings, config_files: list[Path]) -> PolicySettings:
+    """Absolute paths for the policy and property protection files.
+
+    A missing policy file means Glance's defaults, as in oslo.policy; a
+    missing property protection file stops the start, as in Glance.
+    """
+    policy_file = None
+    if policy.policy_file is None and config_files:
+        # oslo.policy's default name, looked up the same way.
+        policy_file = find_config_file(Path("policy.yaml"), config_files)
+    elif policy.policy_file is not None:
+        policy_file = find_config_file(policy.policy_file, config_files)
+        if policy_file is None:
+            log.warning("[oslo_policy] policy_file %s not found: using the default rules",
+                        policy.policy_file)
+    protections = None
+    if policy.property_protection_file is not None:
+        protections = find_config_file(policy.property_protection_file, config_files)
+        if protections is None:
+            raise ConfigError("DEFAULT", "property_protection_file",
+                              f"cannot find {policy.property_protection_file}")
+    return replace(policy, policy_file=policy_file, property_protection_file=protections)
 
 
 def validate(settings: Settings) -> None:

@@ -55,11 +55,38 @@ class StoreSettings:
     filesystem_store_datadir: Path = Path("data/images")
 
 
+KEYSTONE_FLAVORS = ("keystone", "keystone+caching", "keystone+cachemanagement")
+
+
 @dataclass(frozen=True)
 class AuthSettings:
-    """`[paste_deploy] flavor`: "" (no auth, admin context) or "trusted"."""
+    """`[paste_deploy] flavor`: "" (no auth, admin context), "trusted", or one of
+    Glance's keystone flavors (tokens validated by keystonemiddleware).
+
+    With a keystone flavor, keystonemiddleware reads `[keystone_authtoken]`
+    from `config_files` itself, exactly as under Glance.
+    """
 
     flavor: str = ""
+    config_files: tuple[Path, ...] = ()
+    www_authenticate_uri: str | None = None
+    # The older name `auth_uri`, which keystonemiddleware no longer reads.
+    legacy_auth_uri: str | None = None
+
+    @property
+    def uses_keystone(self) -> bool:
+        return self.flavor in KEYSTONE_FLAVORS
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """`[oslo_policy]` and Glance's property protection keys."""
+
+    policy_file: Path | None = None
+    enforce_scope: bool = True
+    enforce_new_defaults: bool = True
+    property_protection_file: Path | None = None
+    property_protection_rule_format: str = "roles"
 
 
 @dataclass(frozen=True)
@@ -74,6 +101,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
     healthcheck: HealthcheckSettings = field(default_factory=HealthcheckSettings)
 
 

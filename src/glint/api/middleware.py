@@ -7,11 +7,15 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glint.api.errors import error_response
+from glint.api.keystone import KeystoneAuthenticator, Rejection
 from glint.domain.context import RequestContext
 
 log = logging.getLogger("glint.access")
@@ -82,26 +86,40 @@ class ContextMiddleware:
     project. flavor "trusted": identity from the X-Identity-Status, X-User-Id,
     X-Project-Id and X-Roles headers that keystonemiddleware sets after
     validating a token. Only for tests and trusted proxies: those headers are
-    believed as sent.
+    believed as sent. With an `authenticator` (the keystone flavors) the
+    token is validated first and identity comes only from the headers
+    keystonemiddleware set.
     """
 
-    def __init__(self, app: ASGIApp, flavor: str) -> None:
+    def __init__(self, app: ASGIApp, flavor: str,
+                 authenticator: KeystoneAuthenticator | None = None) -> None:
         self.app = app
         self.flavor = flavor
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             state: dict[str, Any] = scope.setdefault("state", {})
             request_id = state.get("request_id") or f"req-{uuid.uuid4()}"
-            if self.flavor == "trusted" and scope["path"] not in UNAUTHENTICATED_PATHS:
-                context = self._from_headers(scope, request_id)
+            authenticated = self.flavor == "trusted" or self.authenticator is not None
+            if authenticated and scope["path"] not in UNAUTHENTICATED_PATHS:
+                if self.authenticator is not None:
+                    outcome = await run_in_threadpool(self.authenticator.authenticate, scope)
+                    if isinstance(outcome, Rejection):
+                        await self._reject(outcome, scope, receive, send)
+                        return
+                    headers: Mapping[str, str] = outcome.headers
+                else:
+                    headers = {key.decode("latin-1"): value.decode("latin-1")
+                               for key, value in scope["headers"]}
+                context = context_from_headers(headers, request_id)
                 if context is None:
                     response = error_response(401, "This server could not verify that you are "
                                                    "authorized to access the document you "
                                                    "requested.")
                     await response(scope, receive, send)
                     return
-            elif self.flavor == "trusted":
+            elif authenticated:
                 context = RequestContext(request_id=request_id)
             else:
                 context = RequestContext(request_id=request_id, is_admin=True)
@@ -109,20 +127,38 @@ class ContextMiddleware:
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _from_headers(scope: Scope, request_id: str) -> RequestContext | None:
-        if _header(scope, b"x-identity-status") != "Confirmed":
-            return None
-        roles = frozenset(
-            role.strip().lower()
-            for role in (_header(scope, b"x-roles") or "").split(",") if role.strip()
-        )
-        return RequestContext(
-            request_id=request_id,
-            user_id=_header(scope, b"x-user-id"),
-            project_id=_header(scope, b"x-project-id") or _header(scope, b"x-tenant-id"),
-            roles=roles,
-            is_admin="admin" in roles,
-        )
+    async def _reject(outcome: Rejection, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {name: value for name, value in outcome.headers
+                   if name.lower() not in ("content-length", "connection")}
+        if outcome.status >= 500:
+            # Never a 500 and never the caller through: Keystone is unavailable.
+            response: Response = error_response(
+                503, "The Keystone service is temporarily unavailable.")
+        else:
+            response = Response(outcome.body, status_code=outcome.status, headers=headers)
+        await response(scope, receive, send)
+
+
+def _roles(text: str | None) -> frozenset[str]:
+    return frozenset(role.strip().lower() for role in (text or "").split(",") if role.strip())
+
+
+def context_from_headers(headers: Mapping[str, str], request_id: str) -> RequestContext | None:
+    """The caller's context from keystonemiddleware's identity headers (lower-case
+    names); None unless `X-Identity-Status` is `Confirmed`."""
+    if headers.get("x-identity-status") != "Confirmed":
+        return None
+    roles = _roles(headers.get("x-roles"))
+    return RequestContext(
+        request_id=request_id,
+        user_id=headers.get("x-user-id"),
+        project_id=headers.get("x-project-id") or headers.get("x-tenant-id"),
+        roles=roles,
+        is_admin="admin" in roles,
+        system_scope=headers.get("x-system-scope"),
+        domain_id=headers.get("x-domain-id"),
+        service_roles=_roles(headers.get("x-service-roles")),
+    )
 
 
 class VersionNegotiationMiddleware:

@@ -11,7 +11,12 @@ import click
 
 from glint.cli.metadefs import METADEF_COMMANDS
 from glint.cli.options import ServeOptions, load_settings
-from glint.cli.startup import check_port_free, ensure_sqlite_directory, prepare_database
+from glint.cli.startup import (
+    check_authorization,
+    check_port_free,
+    ensure_sqlite_directory,
+    prepare_database,
+)
 from glint.cli.supervisor import LOG_FORMAT
 from glint.config_file import ConfigError
 from glint.db import schema
@@ -55,6 +60,7 @@ def serve(config_files: tuple[str, ...], data_dir: str | None, host: str | None,
         settings = load_settings(options)
         prepare_database(settings)
         build_registry(settings.store)
+        check_authorization(settings)
         check_port_free(settings.server.bind_host, settings.server.bind_port)
     except (ConfigError, StoreError) as exc:
         raise StartupError(str(exc)) from exc

@@ -56,3 +56,18 @@ def check_port_free(host: str, port: int) -> None:
             raise ConfigError(
                 "DEFAULT", "bind_port", f"cannot listen on {host}:{port}: {exc.strerror}"
             ) from exc
+
+
+def check_authorization(settings: Settings) -> None:
+    """Load the policy, the property protections and the Keystone settings
+    once, so a bad file stops the start. Raises ConfigError."""
+    from glint.api.keystone import KeystoneAuthenticator
+    from glint.services.authorization import build_policy
+
+    build_policy(settings.policy)
+    if settings.auth.uses_keystone:
+        try:
+            KeystoneAuthenticator(settings.auth)
+        except Exception as exc:
+            raise ConfigError("keystone_authtoken", "*", "cannot configure keystonemiddleware: "
+                              f"{type(exc).__name__}: {exc}") from exc

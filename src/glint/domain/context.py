@@ -19,6 +19,11 @@ class RequestContext:
     project_id: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
     is_admin: bool = False
+    # Set for system- or domain-scoped Keystone tokens (policy scope checks).
+    system_scope: str | None = None
+    domain_id: str | None = None
+    # Roles of a service token sent beside the user's (X-Service-Token).
+    service_roles: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def is_member(self) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from glint.domain.context import RequestContext
 from glint.domain.errors import Forbidden, NotFound
 from glint.domain.image import Image, Visibility
+from glint.domain.property_rules import PropertyProtections
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,15 @@ DEFAULT_RULES: dict[str, Rule] = {
 
 @dataclass(frozen=True)
 class Policy:
-    """A rule table; operators' overrides (a later feature) replace entries."""
+    """A rule table, plus the property protections when an operator set some.
+
+    The running service fills the table from oslo.policy (Glance's defaults
+    with the operator's policy file over them, see services/authorization.py);
+    DEFAULT_RULES states the same defaults as plain functions.
+    """
 
     rules: dict[str, Rule]
+    properties: PropertyProtections | None = None
 
     def allows(self, action: str, ctx: RequestContext, target: Target) -> bool:
         return self.rules[action](ctx, target)

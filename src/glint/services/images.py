@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from glint.domain.errors import Conflict, Forbidden, NotFound
 from glint.domain.image import Image, ImageStatus, Location, Visibility
 from glint.domain.listing import ImageQuery
 from glint.domain.policy import Policy, Target, can_see
+from glint.domain.property_rules import PropertyOperation, operations_of_patch
 from glint.services.metadef_checks import check_image_properties
 from glint.settings import ApiSettings
 
@@ -71,17 +72,25 @@ class ImageServices:
 
     # Use cases -------------------------------------------------------------
 
+    def readable(self, ctx: RequestContext, image: Image) -> Image:
+        """The image as this caller may read it: properties protected from
+        reading are left out (property protections)."""
+        if self.policy.properties is None:
+            return image
+        return replace(image, properties=self.policy.properties.readable(ctx, image.properties))
+
     def show(self, ctx: RequestContext, image_id: str) -> Image:
         with self.db.reading() as session:
             image, _ = self.load_visible(session, ctx, image_id)
-            return image
+            return self.readable(ctx, image)
 
     def list_images(self, ctx: RequestContext, query: ImageQuery) -> list[Image]:
         self.policy.enforce("get_images", ctx, Target())
         with self.db.reading() as session:
-            return repo.list_images(
+            images = repo.list_images(
                 session, query, project_id=ctx.project_id, is_admin=ctx.is_admin
             )
+        return [self.readable(ctx, image) for image in images]
 
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> Image:
         """Create a queued image from a body the HTTP edge has checked against the
@@ -108,6 +117,9 @@ class ImageServices:
                 raise Forbidden("You are not permitted to create images owned by another project.")
             raise Forbidden("You are not authorized to complete add_image action.")
         self._enforce_visibility(ctx, target, image.visibility)
+        if self.policy.properties is not None:
+            for name in image.properties:
+                self.policy.properties.enforce(ctx, name, PropertyOperation.CREATE)
         image_rules.check_quotas(
             image, property_quota=self.api.image_property_quota, tag_quota=self.api.image_tag_quota
         )
@@ -116,7 +128,7 @@ class ImageServices:
             if repo.id_taken(session, image.id):
                 raise Conflict(f"An image with identifier {image.id} already exists")
             repo.insert_image(session, image)
-        return image
+        return self.readable(ctx, image)
 
     def update(
         self, ctx: RequestContext, image_id: str, changes: Iterable[image_rules.Change]
@@ -125,6 +137,8 @@ class ImageServices:
         with self.db.writing() as session:
             image, target = self.load_visible(session, ctx, image_id)
             self.policy.enforce("modify_image", ctx, target)
+            changes = list(changes)
+            self._enforce_property_protections(ctx, image, changes)
             before_status = image.status
             before_visibility = image.visibility
             before_owner = image.owner
@@ -140,7 +154,17 @@ class ImageServices:
             check_image_properties(session, self.api, image.properties, (c.name for c in changes))
             image.updated_at = now()
             repo.save_image(session, image, expected_status=before_status)
-            return image
+            return self.readable(ctx, image)
+
+    def _enforce_property_protections(
+        self, ctx: RequestContext, image: Image, changes: list[image_rules.Change]
+    ) -> None:
+        if self.policy.properties is None:
+            return
+        steps = [(str(change.op), change.name) for change in changes
+                 if change.name not in image_rules.BASE_ATTRIBUTES]
+        for name, operation in operations_of_patch(image.properties, steps):
+            self.policy.properties.enforce(ctx, name, operation)
 
     def delete(self, ctx: RequestContext, image_id: str) -> list[Location]:
         """Mark the image deleted; returns the data locations the caller must remove."""
