@@ -123,9 +123,11 @@ class KeystoneAuthenticator:
             log.error("token validation failed unexpectedly: %s", sys.exc_info()[0])
             return Rejection(503, [], b"The identity service could not be used.")
         if environ.get(_REACHED):
+            # auth_token stores None for headers a token does not carry.
             headers = {
                 key[5:].lower().replace("_", "-"): str(value)
-                for key, value in environ.items() if key.startswith("HTTP_")
+                for key, value in environ.items()
+                if key.startswith("HTTP_") and value is not None
             }
             return Identity(headers)
         status_line, headers = started if started else ("503 Service Unavailable", [])

@@ -155,7 +155,7 @@ def context_from_headers(headers: Mapping[str, str], request_id: str) -> Request
         project_id=headers.get("x-project-id") or headers.get("x-tenant-id"),
         roles=roles,
         is_admin="admin" in roles,
-        system_scope=headers.get("x-system-scope"),
+        system_scope=headers.get("openstack-system-scope"),
         domain_id=headers.get("x-domain-id"),
         service_roles=_roles(headers.get("x-service-roles")),
     )
