@@ -57,11 +57,25 @@ def _to_image(row: ImageRow) -> Image:
     )
 
 
-def _attach_details(session: Session, images: Sequence[Image]) -> None:
-    """Load properties, tags and locations of `images` in three queries."""
+def _attach_details(session: Session, images: Sequence[Image], *, everything: bool = True) -> None:
+    """Load locations of `images` and, unless `everything` is False, their
+    properties and tags: one query each."""
     if not images:
         return
     by_id = {image.id: image for image in images}
+    ids = list(by_id)
+    if everything:
+        _attach_properties_and_tags(session, by_id)
+    for image_id, url, store, meta in session.execute(
+        select(ImageLocationRow.image_id, ImageLocationRow.url, ImageLocationRow.store,
+               ImageLocationRow.meta_data)
+        .where(ImageLocationRow.image_id.in_(ids))
+        .order_by(ImageLocationRow.position, ImageLocationRow.id)
+    ):
+        by_id[image_id].locations.append(Location(url=url, store=store, metadata=json.loads(meta)))
+
+
+def _attach_properties_and_tags(session: Session, by_id: dict[str, Image]) -> None:
     ids = list(by_id)
     for image_id, name, value in session.execute(
         select(ImagePropertyRow.image_id, ImagePropertyRow.name, ImagePropertyRow.value)
@@ -72,17 +86,13 @@ def _attach_details(session: Session, images: Sequence[Image]) -> None:
         select(ImageTagRow.image_id, ImageTagRow.value).where(ImageTagRow.image_id.in_(ids))
     ):
         by_id[image_id].tags.add(value)
-    for image_id, url, store, meta in session.execute(
-        select(ImageLocationRow.image_id, ImageLocationRow.url, ImageLocationRow.store,
-               ImageLocationRow.meta_data)
-        .where(ImageLocationRow.image_id.in_(ids))
-        .order_by(ImageLocationRow.position, ImageLocationRow.id)
-    ):
-        by_id[image_id].locations.append(Location(url=url, store=store, metadata=json.loads(meta)))
 
 
-def get_image(session: Session, image_id: str, *, for_update: bool = False) -> Image | None:
-    """The live (not deleted) image with this id, with its details, or None."""
+def get_image(
+    session: Session, image_id: str, *, for_update: bool = False, details: bool = True
+) -> Image | None:
+    """The live (not deleted) image with this id, or None. Locations are always
+    loaded; properties and tags only with `details`."""
     statement = select(ImageRow).where(ImageRow.id == image_id, ImageRow.deleted.is_(False))
     if for_update:
         statement = statement.with_for_update()
@@ -90,13 +100,8 @@ def get_image(session: Session, image_id: str, *, for_update: bool = False) -> I
     if row is None:
         return None
     image = _to_image(row)
-    _attach_details(session, [image])
+    _attach_details(session, [image], everything=details)
     return image
-
-
-def id_taken(session: Session, image_id: str) -> bool:
-    """Whether any image, even a deleted one, ever had this id."""
-    return session.scalar(select(exists().where(ImageRow.id == image_id))) or False
 
 
 def insert_image(session: Session, image: Image) -> None:
@@ -107,8 +112,10 @@ def insert_image(session: Session, image: Image) -> None:
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"An image with identifier {image.id} already exists") from exc
-    _replace_properties(session, image.id, image.properties)
-    _replace_tags(session, image.id, image.tags)
+    session.add_all(ImagePropertyRow(image_id=image.id, name=name, value=value)
+                    for name, value in image.properties.items())
+    session.add_all(ImageTagRow(image_id=image.id, value=tag) for tag in image.tags)
+    session.flush()
 
 
 def save_image(

@@ -117,7 +117,7 @@ class ImageDataServices:
 
     def _begin_upload(self, ctx: RequestContext, image_id: str) -> Image:
         with self.images.db.writing() as session:
-            image, target = self.images.load_visible(session, ctx, image_id)
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
             self.images.policy.enforce("upload_image", ctx, target)
             if image.status != ImageStatus.QUEUED:
                 raise Conflict(
@@ -155,7 +155,7 @@ class ImageDataServices:
     def prepare_download(self, ctx: RequestContext, image_id: str) -> Download:
         """Check the caller may download; returns where the data is (None: no data)."""
         with self.images.db.reading() as session:
-            image, target = self.images.load_visible(session, ctx, image_id)
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
             self.images.policy.enforce("download_image", ctx, target)
         if image.status == ImageStatus.DEACTIVATED and not ctx.is_admin:
             raise Forbidden(

@@ -58,10 +58,13 @@ class ImageServices:
         return Target(image=image, is_image_member=is_member)
 
     def load_visible(
-        self, session: Session, ctx: RequestContext, image_id: str
+        self, session: Session, ctx: RequestContext, image_id: str, *, details: bool = True
     ) -> tuple[Image, Target]:
-        """The image if this caller may see it; NotFound otherwise (never 403)."""
-        image = repo.get_image(session, parse_image_id(image_id))
+        """The image if this caller may see it; NotFound otherwise (never 403).
+
+        Without `details`, properties and tags are not loaded (for calls that
+        only need the image's columns and locations)."""
+        image = repo.get_image(session, parse_image_id(image_id), details=details)
         if image is None:
             raise NotFound(f"No image found with ID {image_id}")
         target = self.target(session, ctx, image)
@@ -125,8 +128,6 @@ class ImageServices:
         )
         with self.db.writing() as session:
             check_image_properties(session, self.api, image.properties)
-            if repo.id_taken(session, image.id):
-                raise Conflict(f"An image with identifier {image.id} already exists")
             repo.insert_image(session, image)
         return self.readable(ctx, image)
 
@@ -169,7 +170,7 @@ class ImageServices:
     def delete(self, ctx: RequestContext, image_id: str) -> list[Location]:
         """Mark the image deleted; returns the data locations the caller must remove."""
         with self.db.writing() as session:
-            image, target = self.load_visible(session, ctx, image_id)
+            image, target = self.load_visible(session, ctx, image_id, details=False)
             self.policy.enforce("delete_image", ctx, target)
             if image.protected:
                 raise Forbidden(f"Image {image.id} is protected and cannot be deleted.")
@@ -189,7 +190,7 @@ class ImageServices:
         source: ImageStatus, target_status: ImageStatus,
     ) -> None:
         with self.db.writing() as session:
-            image, target = self.load_visible(session, ctx, image_id)
+            image, target = self.load_visible(session, ctx, image_id, details=False)
             self.policy.enforce(action, ctx, target)
             if image.status == target_status:
                 return
@@ -212,7 +213,7 @@ class ImageServices:
 
     def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         with self.db.writing() as session:
-            image, target = self.load_visible(session, ctx, image_id)
+            image, target = self.load_visible(session, ctx, image_id, details=False)
             self.policy.enforce("modify_image", ctx, target)
             if not repo.remove_tag(session, image.id, tag):
                 raise NotFound(f"Tag {tag} not found on image {image.id}")

@@ -47,7 +47,7 @@ class MemberServices:
 
     def list_members(self, ctx: RequestContext, image_id: str) -> list[Member]:
         with self.images.db.reading() as session:
-            image, target = self.images.load_visible(session, ctx, image_id)
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
             self.images.policy.enforce("get_members", ctx, target)
             _require_shared(image)
             members = repo.list_members(session, image.id)
@@ -57,7 +57,7 @@ class MemberServices:
 
     def show(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
         with self.images.db.reading() as session:
-            image, target = self.images.load_visible(session, ctx, image_id)
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
             if not self.images.policy.allows("get_member", ctx, target):
                 raise NotFound(f"Member {member_id} not found for image {image.id}")
             _require_shared(image)
@@ -65,7 +65,7 @@ class MemberServices:
 
     def add(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
         with self.images.db.writing() as session:
-            image, target = self.images.load_visible(session, ctx, image_id)
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
             self.images.policy.enforce("add_member", ctx, target)
             _require_shared(image)
             quota = self.images.api.image_member_quota
@@ -79,7 +79,7 @@ class MemberServices:
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: object) -> Member:
         new_status = _parse_status(status)
         with self.images.db.writing() as session:
-            image, target = self.images.load_visible(session, ctx, image_id)
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
             _require_shared(image)
             member = self._visible_member(session, ctx, image, target, member_id)
             member_target = Target(image=image, is_image_member=target.is_image_member,
@@ -92,7 +92,7 @@ class MemberServices:
 
     def remove(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
         with self.images.db.writing() as session:
-            image, target = self.images.load_visible(session, ctx, image_id)
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
             self.images.policy.enforce("delete_member", ctx, target)
             _require_shared(image)
             if not repo.delete_member(session, image.id, member_id):
