@@ -54,7 +54,9 @@ def test_tutorial_style_file_loads(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert settings.store.filesystem_store_datadir == Path("/var/lib/glance/images")
     warnings = [r.getMessage() for r in caplog.records]
     assert any("some_unknown_option" in w for w in warnings)
-    assert sum("[keystone_authtoken]" in w for w in warnings) == 9
+    # [keystone_authtoken] is read by keystonemiddleware itself: no warnings.
+    assert not any("[keystone_authtoken]" in w for w in warnings)
+    assert settings.auth.legacy_auth_uri == "http://controller:5000"
     assert not any("123456" in w for w in warnings)
 
 
@@ -99,3 +101,26 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 ])
 def test_database_urls(given: str, expected: str) -> None:
     assert database_url(given) == expected
+
+
+def test_policy_and_protection_keys(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text('"get_images": "role:admin"\n')
+    (tmp_path / "protect.conf").write_text("[.*]\ncreate = @\nread = @\nupdate = @\ndelete = @\n")
+    settings = settings_from_files([write(tmp_path, (
+        "[paste_deploy]\nflavor = keystone+cachemanagement\n"
+        "[oslo_policy]\nenforce_new_defaults = false\n"
+        "[DEFAULT]\nproperty_protection_file = protect.conf\n"
+        "property_protection_rule_format = policies\n"))], tmp_path)
+    assert settings.auth.uses_keystone
+    # policy.yaml beside the config file is found without being named, as in oslo.policy.
+    assert settings.policy.policy_file == tmp_path.resolve() / "policy.yaml"
+    assert settings.policy.property_protection_file == tmp_path.resolve() / "protect.conf"
+    assert settings.policy.property_protection_rule_format == "policies"
+    assert settings.policy.enforce_new_defaults is False
+
+
+def test_missing_property_protection_file_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="property_protection_file"):
+        settings_from_files([write(tmp_path, "[DEFAULT]\nproperty_protection_file = nope.conf\n")],
+                            tmp_path)
+
