@@ -168,16 +168,22 @@ class ImageServices:
             self.policy.properties.enforce(ctx, name, operation)
 
     def delete(self, ctx: RequestContext, image_id: str) -> list[Location]:
-        """Mark the image deleted; returns the data locations the caller must remove."""
-        with self.db.writing() as session:
+        """Mark the image deleted; returns the data locations the caller must remove.
+
+        The checks read the image outside the write transaction, which then
+        deletes only if the image is unchanged since (a guarded update), so
+        writers hold the write lock as briefly as possible.
+        """
+        with self.db.reading() as session:
             image, target = self.load_visible(session, ctx, image_id, details=False)
-            self.policy.enforce("delete_image", ctx, target)
-            if image.protected:
-                raise Forbidden(f"Image {image.id} is protected and cannot be deleted.")
-            lifecycle.transition(image.status, ImageStatus.DELETED)
-            if not repo.mark_deleted(session, image.id, now()):
-                raise NotFound(f"No image found with ID {image_id}")
-            return list(image.locations)
+        self.policy.enforce("delete_image", ctx, target)
+        if image.protected:
+            raise Forbidden(f"Image {image.id} is protected and cannot be deleted.")
+        lifecycle.transition(image.status, ImageStatus.DELETED)
+        with self.db.writing() as session:
+            if not repo.mark_deleted(session, image.id, now(), unchanged_since=image.updated_at):
+                raise Conflict(f"Image {image.id} changed while it was being deleted; try again")
+        return list(image.locations)
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         self._toggle(ctx, image_id, "deactivate", ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
