@@ -8,7 +8,19 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,33 +71,38 @@ def _to_image(row: ImageRow) -> Image:
 
 def _attach_details(session: Session, images: Sequence[Image], *, everything: bool = True) -> None:
     """Load locations of `images` and, unless `everything` is False, their
-    properties and tags: one query each."""
+    properties and tags, in one round trip (a UNION ALL of the three tables)."""
     if not images:
         return
     by_id = {image.id: image for image in images}
     ids = list(by_id)
+    parts = [
+        select(ImageLocationRow.image_id, literal("l").label("kind"),
+               ImageLocationRow.url.label("first"), ImageLocationRow.store.label("second"),
+               ImageLocationRow.meta_data.label("third"),
+               ImageLocationRow.position.label("position"), ImageLocationRow.id.label("row"))
+        .where(ImageLocationRow.image_id.in_(ids)),
+    ]
     if everything:
-        _attach_properties_and_tags(session, by_id)
-    for image_id, url, store, meta in session.execute(
-        select(ImageLocationRow.image_id, ImageLocationRow.url, ImageLocationRow.store,
-               ImageLocationRow.meta_data)
-        .where(ImageLocationRow.image_id.in_(ids))
-        .order_by(ImageLocationRow.position, ImageLocationRow.id)
+        parts += [
+            select(ImagePropertyRow.image_id, literal("p"), ImagePropertyRow.name,
+                   ImagePropertyRow.value, literal(None, Text), literal(0), literal(0))
+            .where(ImagePropertyRow.image_id.in_(ids)),
+            select(ImageTagRow.image_id, literal("t"), ImageTagRow.value, literal(None, Text),
+                   literal(None, Text), literal(0), literal(0))
+            .where(ImageTagRow.image_id.in_(ids)),
+        ]
+    rows = session.execute(union_all(*parts)).all()
+    for image_id, kind, first, second, third, _, _ in sorted(
+        rows, key=lambda row: (row.position, row.row)
     ):
-        by_id[image_id].locations.append(Location(url=url, store=store, metadata=json.loads(meta)))
-
-
-def _attach_properties_and_tags(session: Session, by_id: dict[str, Image]) -> None:
-    ids = list(by_id)
-    for image_id, name, value in session.execute(
-        select(ImagePropertyRow.image_id, ImagePropertyRow.name, ImagePropertyRow.value)
-        .where(ImagePropertyRow.image_id.in_(ids))
-    ):
-        by_id[image_id].properties[name] = value
-    for image_id, value in session.execute(
-        select(ImageTagRow.image_id, ImageTagRow.value).where(ImageTagRow.image_id.in_(ids))
-    ):
-        by_id[image_id].tags.add(value)
+        image = by_id[image_id]
+        if kind == "p":
+            image.properties[first] = second
+        elif kind == "t":
+            image.tags.add(first)
+        else:
+            image.locations.append(Location(url=first, store=second, metadata=json.loads(third)))
 
 
 def get_image(
