@@ -184,20 +184,18 @@ def mark_deleted(
     session: Session, image_id: str, when: datetime, *, unchanged_since: datetime
 ) -> bool:
     """Soft-delete the image if it was not updated after `unchanged_since`;
-    False (and nothing done) otherwise."""
+    False (and nothing done) otherwise.
+
+    Its properties, tags, members and locations stay, unreachable, beside the
+    deleted row (as in Glance): one statement instead of five on this hot path.
+    """
     result = session.execute(
         update(ImageRow)
         .where(ImageRow.id == image_id, ImageRow.deleted.is_(False),
                ImageRow.updated_at == unchanged_since)
         .values(status=ImageStatus.DELETED, deleted=True, deleted_at=when, updated_at=when)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    session.execute(delete(ImagePropertyRow).where(ImagePropertyRow.image_id == image_id))
-    session.execute(delete(ImageTagRow).where(ImageTagRow.image_id == image_id))
-    session.execute(delete(ImageMemberRow).where(ImageMemberRow.image_id == image_id))
-    session.execute(delete(ImageLocationRow).where(ImageLocationRow.image_id == image_id))
-    return True
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _replace_properties(session: Session, image_id: str, properties: dict[str, str]) -> None:
