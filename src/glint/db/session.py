@@ -22,7 +22,12 @@ def create_database_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 3600}
+    # Every unit of work ends in COMMIT or ROLLBACK (Database.reading/writing),
+    # so the pool's own rollback when a connection comes back would only cost
+    # one more round trip per request.
+    options: dict[str, Any] = {
+        "pool_pre_ping": True, "pool_recycle": 3600, "pool_reset_on_return": None,
+    }
     if parsed.get_backend_name() == "mysql":
         options["connect_args"] = {"charset": "utf8mb4"}
     return create_engine(url, pool_size=10, max_overflow=20, **options)
