@@ -154,6 +154,11 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("DEFAULT", "image_tag_quota"): ("api", "image_tag_quota", _integer),
     ("image_format", "disk_formats"): ("api", "disk_formats", _string_list),
     ("image_format", "container_formats"): ("api", "container_formats", _string_list),
+    ("image_format", "require_image_format_match"): ("api", "require_image_format_match", _boolean),
+    ("image_format", "vmdk_allowed_types"): ("api", "vmdk_allowed_types", _string_list),
+    ("image_format", "gpt_safety_checks_nonfatal"): (
+        "api", "gpt_safety_checks_nonfatal", _string_list,
+    ),
     ("DEFAULT", "validate_image_properties_with_metadefs"): (
         "api", "validate_image_properties_with_metadefs", _boolean,
     ),

@@ -37,6 +37,10 @@ class ApiSettings:
     image_tag_quota: int = 128
     disk_formats: tuple[str, ...] = DEFAULT_DISK_FORMATS
     container_formats: tuple[str, ...] = DEFAULT_CONTAINER_FORMATS
+    # [image_format]: format inspection of uploaded data.
+    require_image_format_match: bool = True
+    vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
+    gpt_safety_checks_nonfatal: tuple[str, ...] = ()
     # Glint's own: check image properties against the OS::Glance::Image metadefs.
     validate_image_properties_with_metadefs: bool = False
 

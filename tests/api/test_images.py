@@ -7,6 +7,7 @@ import uuid
 import httpx
 
 from tests.conftest import Caller
+from tests.formats import crafted
 
 PATCH_V20 = {"Content-Type": "application/openstack-images-v2.0-json-patch"}
 
@@ -158,7 +159,7 @@ def test_patch_v20_media_type(member: Caller) -> None:
 
 def test_formats_freeze_once_active(member: Caller) -> None:
     image = member.create(disk_format="qcow2")
-    assert member.upload(image["id"], b"data").status_code == 204
+    assert member.upload(image["id"], crafted.qcow2()).status_code == 204
     response = member.patch(image["id"], [{"op": "replace", "path": "/disk_format",
                                            "value": "raw"}])
     assert response.status_code == 403

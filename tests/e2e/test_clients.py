@@ -8,10 +8,12 @@ import uuid
 from pathlib import Path
 
 from tests.e2e.conftest import Cli
+from tests.formats import crafted
 
 
 def _payload(tmp_path: Path, size: int = 3 * 1024 * 1024 + 5) -> tuple[Path, bytes]:
-    data = os.urandom(size)
+    # Uploads are format-inspected: a qcow2 header makes it a valid qcow2 (and raw) image.
+    data = crafted.qcow2_with(os.urandom(size))
     path = tmp_path / "cirros.img"
     path.write_bytes(data)
     return path, data

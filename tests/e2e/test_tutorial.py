@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import CLIENTS
+from tests.formats import crafted
 from tests.keystone import Keystone
 from tests.servers import GLINT, GlintServer, free_port, wait_until_up
 
@@ -127,7 +128,7 @@ def test_tutorial(deployment: tuple[GlintServer, Openstack], keystone: Keystone,
     server, openstack = deployment
     assert "ignoring [keystone_authtoken]" not in server.log.read_text()
     disk = tmp_path / "cirros-0.3.5-x86_64-disk.img"
-    disk.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    disk.write_bytes(crafted.qcow2_with(os.urandom(3 * 1024 * 1024 + 17)))
     created = openstack.json("image", "create", "cirros", "--file", str(disk),
                              "--disk-format", "qcow2", "--container-format", "bare", "--public")
     assert isinstance(created, dict)

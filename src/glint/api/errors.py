@@ -22,6 +22,7 @@ STATUS: dict[type[GlintError], int] = {
     errors.QuotaExceeded: 413,
     errors.StorageFull: 413,
     errors.UnsupportedMediaType: 415,
+    errors.InvalidImageData: 415,
     errors.RangeNotSatisfiable: 416,
     errors.StoreUnavailable: 503,
 }

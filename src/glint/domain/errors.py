@@ -39,6 +39,10 @@ class UnsupportedMediaType(GlintError):
         self.accepted = accepted
 
 
+class InvalidImageData(GlintError):
+    """Uploaded data that does not match its disk_format or fails a safety check."""
+
+
 class RangeNotSatisfiable(GlintError):
     """A Range header that lies outside the data."""
 

@@ -5,6 +5,12 @@ the body through `HashingStream` into the default store, then saving ->
 active with size, hashes and location in one guarded update. Any failure on
 the way removes what the store wrote and puts the image back to queued, so
 the client can simply retry.
+
+Bare images are format-inspected in the same pass (`glint.formats`): every
+chunk is shown to the inspectors on its way to the hashes and the store, and
+once the data is stored the verdict decides; data that does not match its
+disk_format, or could make qemu-img open host files, is deleted again and
+the upload fails with InvalidImageData (415), the image queued.
 """
 
 from __future__ import annotations
@@ -20,8 +26,16 @@ from starlette.concurrency import run_in_threadpool
 from glint.db import repositories as repo
 from glint.domain import lifecycle
 from glint.domain.context import RequestContext
-from glint.domain.errors import Conflict, Forbidden, StorageFull, StoreUnavailable
+from glint.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidImageData,
+    StorageFull,
+    StoreUnavailable,
+)
 from glint.domain.image import Image, ImageStatus, Location
+from glint.formats.detect import Detection
+from glint.formats.verdict import FormatRejected, FormatRules, judge
 from glint.services.images import ImageServices, now
 from glint.stores.base import StoredData, StoreError, StoreFull
 from glint.stores.hashing import Digests, HashingStream, ImageTooLarge
@@ -59,8 +73,10 @@ class ImageDataServices:
             raise ImageTooLarge(cap)
         image = await run_in_threadpool(self._begin_upload, ctx, image_id)
         store = self.stores.default_store()
+        detection = self._detection_for(image)
         stream = HashingStream(
-            body, algorithm=self.images.api.hashing_algorithm, size_cap=cap,
+            _inspected(body, detection) if detection else body,
+            algorithm=self.images.api.hashing_algorithm, size_cap=cap,
             expected_size=expected_size,
         )
         heartbeat = asyncio.create_task(self._heartbeat(image.id))
@@ -79,11 +95,36 @@ class ImageDataServices:
         finally:
             heartbeat.cancel()
         try:
-            return await run_in_threadpool(self._finish_upload, image.id, stored, stream.digests())
+            virtual_size = self._virtual_size(image, detection)
+            return await run_in_threadpool(
+                self._finish_upload, image.id, stored, stream.digests(), virtual_size
+            )
         except BaseException:
             await asyncio.shield(store.delete(stored.location))
             await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
             raise
+
+    def _detection_for(self, image: Image) -> Detection | None:
+        """Inspectors for the upload; only bare images are inspected, as in Glance."""
+        if image.container_format != "bare":
+            return None
+        return Detection(frozenset(self.images.api.vmdk_allowed_types))
+
+    def _virtual_size(self, image: Image, detection: Detection | None) -> int | None:
+        """The verdict on inspected data: its virtual size, or InvalidImageData."""
+        if detection is None:
+            return None
+        api = self.images.api
+        rules = FormatRules(
+            require_image_format_match=api.require_image_format_match,
+            gpt_safety_checks_nonfatal=frozenset(api.gpt_safety_checks_nonfatal),
+        )
+        try:
+            verdict = judge(detection, image.disk_format or "", rules)
+        except FormatRejected as exc:
+            log.warning("upload to image %s rejected: %s", image.id, exc.message)
+            raise InvalidImageData(exc.message) from exc
+        return verdict.virtual_size
 
     async def _heartbeat(self, image_id: str) -> None:
         """Show that this upload is alive, so recovery never mistakes it for a dead one."""
@@ -130,11 +171,13 @@ class ImageDataServices:
                 raise Conflict(f"Image {image.id} is already receiving data")
             return image
 
-    def _finish_upload(self, image_id: str, stored: StoredData, digests: Digests) -> Image:
+    def _finish_upload(
+        self, image_id: str, stored: StoredData, digests: Digests, virtual_size: int | None
+    ) -> Image:
         with self.images.db.writing() as session:
             activated = repo.change_status(
                 session, image_id, ImageStatus.SAVING, ImageStatus.ACTIVE, now(),
-                size=digests.size, checksum=digests.checksum,
+                size=digests.size, virtual_size=virtual_size, checksum=digests.checksum,
                 os_hash_algo=digests.os_hash_algo, os_hash_value=digests.os_hash_value,
             )
             if not activated:
@@ -181,3 +224,9 @@ class ImageDataServices:
                           location.url, exc.store, exc.message)
 
 
+async def _inspected(chunks: AsyncIterator[bytes], detection: Detection) -> AsyncIterator[bytes]:
+    """Pass the chunks on unchanged, showing each to the format inspectors."""
+    async for chunk in chunks:
+        detection.feed(chunk)
+        yield chunk
+    detection.finish()
