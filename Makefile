@@ -5,7 +5,7 @@ CLIENTS := tests/.clients
 STAMP := $(VENV)/.installed
 CLIENTS_STAMP := $(CLIENTS)/.installed
 
-.PHONY: run test install clients check bench clean
+.PHONY: run test install clients check bench bench-auth clean
 
 run: $(STAMP)
 	$(VENV)/bin/glint serve --data-dir data
@@ -19,6 +19,9 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+
+bench-auth: $(STAMP)
+	$(VENV)/bin/python bench/auth_overhead.py
 
 install: $(STAMP)
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glint.api.errors import error_response
-from glint.api.keystone import KeystoneAuthenticator, Rejection
+from glint.api.keystone import Identity, KeystoneAuthenticator, Rejection
 from glint.domain.context import RequestContext
 
 log = logging.getLogger("glint.access")
@@ -104,7 +104,10 @@ class ContextMiddleware:
             authenticated = self.flavor == "trusted" or self.authenticator is not None
             if authenticated and scope["path"] not in UNAUTHENTICATED_PATHS:
                 if self.authenticator is not None:
-                    outcome = await run_in_threadpool(self.authenticator.authenticate, scope)
+                    outcome: Identity | Rejection | None = \
+                        self.authenticator.recently_validated(scope)
+                    if outcome is None:
+                        outcome = await run_in_threadpool(self.authenticator.authenticate, scope)
                     if isinstance(outcome, Rejection):
                         await self._reject(outcome, scope, receive, send)
                         return
