@@ -25,7 +25,6 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
-
 from tests.keystone import running_keystone  # noqa: E402
 from tests.servers import glint_server  # noqa: E402
 
@@ -70,7 +69,7 @@ def main() -> int:
                         httpx.Client(base_url=keystone_server.url, timeout=30,
                                      headers={"X-Auth-Token": token}) as authed:
                     clients = {"no auth": plain, "keystone": authed}
-                    for warmup in range(20):
+                    for _warmup in range(20):
                         for client in clients.values():
                             client.get("/v2/images?limit=20").raise_for_status()
                     for _ in range(args.requests):
