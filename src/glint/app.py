@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
-from glint.api import discovery, image_data, images, members, metadef_namespaces
+from glint.api import discovery, image_data, images, members, metadef_namespaces, stores
 from glint.api import schema_documents as docs
 from glint.api.errors import HANDLERS
 from glint.api.keystone import KeystoneAuthenticator
@@ -31,10 +31,14 @@ from glint.stores.registry import build_registry
 
 log = logging.getLogger(__name__)
 
-# Version prefixes accepted in URLs: the advertised ones and plain "2".
-ACCEPTED_VERSIONS = frozenset(
-    {"2", *docs.advertised_versions(multistore=False, cache=False)}
-)
+
+
+def accepted_versions(*, multistore: bool) -> frozenset[str]:
+    """Version prefixes accepted in URLs: the advertised ones and plain "2"."""
+    return frozenset({"2", *docs.advertised_versions(multistore=multistore, cache=False)})
+
+
+ACCEPTED_VERSIONS = accepted_versions(multistore=False)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -43,13 +47,14 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(create_database_engine(settings.database.url))
-        stores = build_registry(settings.store)
-        services = build_services(settings, db, stores, build_policy(settings.policy))
+        registry = build_registry(settings.store)
+        services = build_services(settings, db, registry, build_policy(settings.policy))
         await run_in_threadpool(services.data.recover_stalled_uploads)
         app.state.services = services
         try:
             yield
         finally:
+            await registry.close()
             db.dispose()
 
     image_schema = docs.image_schema(
@@ -57,10 +62,11 @@ def create_app(settings: Settings) -> Starlette:
     )
     app = Starlette(
         routes=[*discovery.routes, *images.routes, *image_data.routes, *members.routes,
-                *metadef_namespaces.routes],
+                *metadef_namespaces.routes, *stores.routes],
         middleware=[
             Middleware(RequestLogMiddleware),
-            Middleware(VersionNegotiationMiddleware, accepted_versions=ACCEPTED_VERSIONS),
+            Middleware(VersionNegotiationMiddleware,
+                       accepted_versions=accepted_versions(multistore=settings.store.multistore)),
             Middleware(BodyNotAllowedMiddleware),
             Middleware(ContextMiddleware, flavor=settings.auth.flavor,
                        authenticator=KeystoneAuthenticator(settings.auth)

@@ -26,10 +26,15 @@ from glint.settings import (
     Settings,
     embedded_settings,
 )
+from glint.stores.options import (
+    RESERVED_STORE_PREFIX,
+    STORE_TYPES,
+    known_options,
+)
 
 log = logging.getLogger(__name__)
 
-KNOWN_STORE_TYPES = ("file", "http")
+KNOWN_STORE_TYPES = STORE_TYPES
 # Glance's paste flavors that Glint serves without token validation.
 UNAUTHENTICATED_FLAVORS = ("", "caching", "cachemanagement")
 AUTH_FLAVORS = (*UNAUTHENTICATED_FLAVORS, "trusted", *KEYSTONE_FLAVORS)
@@ -113,6 +118,24 @@ def _hash_algorithm(text: str) -> str:
     return name
 
 
+def _enabled_backends(text: str) -> tuple[tuple[str, str], ...]:
+    """`id:type,id:type` as glance_store reads [DEFAULT] enabled_backends."""
+    pairs: list[tuple[str, str]] = []
+    for item in _string_list(text):
+        name, sep, store_type = (part.strip() for part in item.partition(":"))
+        if not sep or not name or not store_type:
+            raise ValueError(f"expected id:type, got {item!r}")
+        if store_type not in STORE_TYPES:
+            raise ValueError(f"unknown store type {store_type!r} for {name!r} "
+                             f"(Glint knows: {', '.join(STORE_TYPES)})")
+        if name.startswith(RESERVED_STORE_PREFIX):
+            raise ValueError(f"{name!r}: ids starting with {RESERVED_STORE_PREFIX} are reserved")
+        if name in (known for known, _ in pairs):
+            raise ValueError(f"store id {name!r} appears twice")
+        pairs.append((name, store_type))
+    return tuple(pairs)
+
+
 def database_url(text: str) -> str:
     """Map Glance-style connection URLs onto the drivers Glint ships with."""
     url = text.strip()
@@ -166,6 +189,8 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("glance_store", "stores"): ("store", "stores", _string_list),
     ("glance_store", "default_store"): ("store", "default_store", _string),
     ("glance_store", "filesystem_store_datadir"): ("store", "filesystem_store_datadir", Path),
+    ("glance_store", "default_backend"): ("store", "default_backend", _optional_string),
+    ("DEFAULT", "enabled_backends"): ("store", "enabled_backends", _enabled_backends),
     ("paste_deploy", "flavor"): ("auth", "flavor", _string),
     ("keystone_authtoken", "auth_uri"): ("auth", "legacy_auth_uri", _optional_string),
     ("keystone_authtoken", "www_authenticate_uri"): ("auth", "www_authenticate_uri", _optional_string),
@@ -185,9 +210,24 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
 QUIET_KEYS = {("healthcheck", "backends"), ("paste_deploy", "config_file")}
 
 
+class _RepeatableOptions(dict[str, Any]):
+    """Options of a section; glance_store's multi-valued options may be repeated
+    on several lines of one file (oslo.config MultiStrOpt), and keep every value."""
+
+    REPEATABLE = frozenset({"filesystem_store_datadirs"})
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        # configparser stores each line read as a list, joined once the file is read.
+        if key in self.REPEATABLE and isinstance(value, list) and isinstance(self.get(key), list):
+            self[key].extend(value)
+            return
+        super().__setitem__(key, value)
+
+
 def read_files(paths: Iterable[Path]) -> configparser.RawConfigParser:
     """Parse the files in order; later files override earlier ones, as oslo.config does."""
-    parser = configparser.RawConfigParser(default_section="\x00none", strict=False)
+    parser = configparser.RawConfigParser(default_section="\x00none", strict=False,
+                                          dict_type=_RepeatableOptions)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     for path in paths:
         try:
@@ -208,10 +248,16 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
         "policy": {},
     }
     parser = read_files(paths)
+    store_sections = _store_section_types(parser)
+    raw_store_options: dict[str, dict[str, str]] = {}
     for section in parser.sections():
         for key, raw in parser.items(section):
+            if section in store_sections:
+                raw_store_options.setdefault(section, {})[key] = raw
             known = KNOWN_KEYS.get((section, key))
             if known is None:
+                if section in store_sections and key in known_options(store_sections[section]):
+                    continue
                 if (section, key) not in QUIET_KEYS and section not in PASSTHROUGH_SECTIONS:
                     log.warning("ignoring [%s] %s: Glint does not use this option", section, key)
                 continue
@@ -220,6 +266,7 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
                 groups[group][attribute] = parse(raw)
             except ValueError as exc:
                 raise ConfigError(section, key, str(exc)) from exc
+    groups["store"]["sections"] = raw_store_options
     settings = Settings(
         database=replace(settings.database, **groups["database"], embedded=False)
         if groups["database"] else settings.database,
@@ -232,6 +279,23 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
     )
     validate(settings)
     return settings
+
+
+def _store_section_types(parser: configparser.RawConfigParser) -> dict[str, str | None]:
+    """Sections holding store options, with the store type each configures
+    (None for [glance_store], which may configure any type)."""
+    sections: dict[str, str | None] = {"glance_store": None}
+    raw = parser.get("DEFAULT", "enabled_backends", fallback="")
+    try:
+        backends = _enabled_backends(raw)
+    except ValueError as exc:
+        raise ConfigError("DEFAULT", "enabled_backends", str(exc)) from exc
+    for name, store_type in backends:
+        sections[name] = store_type
+    for section in parser.sections():
+        if section.startswith(RESERVED_STORE_PREFIX):
+            sections[section] = "file"
+    return sections
 
 
 def find_config_file(name: Path, config_files: list[Path]) -> Path | None:
@@ -270,8 +334,21 @@ def _resolve_policy_paths(policy: PolicySettings, config_files: list[Path]) -> P
     return replace(policy, policy_file=policy_file, property_protection_file=protections)
 
 
-def validate(settings: Settings) -> None:
-    """Cross-key checks; raises ConfigError naming the offending key."""
+def _validate_multistore(settings: Settings) -> None:
+    ids = [name for name, _ in settings.store.enabled_backends]
+    default = settings.store.default_backend
+    if default is None:
+        raise ConfigError("glance_store", "default_backend",
+                          "required with [DEFAULT] enabled_backends (one of "
+                          + ", ".join(ids) + ")")
+    if default not in ids:
+        raise ConfigError("glance_store", "default_backend",
+                          f"{default!r} is not one of enabled_backends ({', '.join(ids)})")
+    if dict(settings.store.enabled_backends)[default] == "http":
+        raise ConfigError("glance_store", "default_backend", "the http store is read-only")
+
+
+def _validate_single_store(settings: Settings) -> None:
     for store in settings.store.stores:
         if store not in KNOWN_STORE_TYPES:
             raise ConfigError(
@@ -285,6 +362,14 @@ def validate(settings: Settings) -> None:
         )
     if settings.store.default_store == "http":
         raise ConfigError("glance_store", "default_store", "the http store is read-only")
+
+
+def validate(settings: Settings) -> None:
+    """Cross-key checks; raises ConfigError naming the offending key."""
+    if settings.store.multistore:
+        _validate_multistore(settings)
+    else:
+        _validate_single_store(settings)
     if settings.auth.flavor not in AUTH_FLAVORS:
         raise ConfigError(
             "paste_deploy", "flavor",

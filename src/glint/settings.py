@@ -6,6 +6,7 @@ command-line overrides; nothing here reads files or the environment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,9 +55,24 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
+    """Stores as glance_store configures them.
+
+    Single store: `stores` and `default_store`, options in `[glance_store]`.
+    Multi-store: `enabled_backends` as (id, type) pairs and `default_backend`,
+    each store's options in the section named by its id. `sections` holds
+    the raw text of every store section read (see glint.stores.options).
+    """
+
     stores: tuple[str, ...] = ("file", "http")
     default_store: str = "file"
     filesystem_store_datadir: Path = Path("data/images")
+    enabled_backends: tuple[tuple[str, str], ...] = ()
+    default_backend: str | None = None
+    sections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def multistore(self) -> bool:
+        return bool(self.enabled_backends)
 
 
 KEYSTONE_FLAVORS = ("keystone", "keystone+caching", "keystone+cachemanagement")

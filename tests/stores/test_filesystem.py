@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 from glint.domain.image import Location
-from glint.stores.base import DataNotFound
+from glint.stores.base import DataNotFound, StoreFull
 from glint.stores.filesystem import FilesystemStore
+from glint.stores.options import BackendConfig, OptionError
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -76,3 +79,54 @@ def test_prepare_removes_partials_of_dead_processes(store: FilesystemStore) -> N
     alive.write_bytes(b"y")
     store.prepare()
     assert not dead.exists() and alive.exists()
+
+
+def _config(**options: str) -> BackendConfig:
+    return BackendConfig("fast", "file", "fast", options)
+
+
+async def test_highest_priority_directory_takes_new_data(tmp_path: Path) -> None:
+    low, high = tmp_path / "low", tmp_path / "high"
+    store = FilesystemStore.from_config(_config(
+        filesystem_store_datadirs=f"{low}:100\n{high}:200"))
+    store.prepare()
+    stored = await store.write(str(uuid.uuid4()), chunks(b"data"))
+    assert Path(urlparse(stored.location.url).path).parent == high.resolve()
+    # Data in any of the directories is readable.
+    old = low / str(uuid.uuid4())
+    old.write_bytes(b"older")
+    assert await read_all(store, Location(url=old.as_uri(), store="fast")) == b"older"
+
+
+async def test_declared_size_beyond_free_space_is_refused_before_reading(tmp_path: Path) -> None:
+    store = FilesystemStore.from_config(_config(filesystem_store_datadir=str(tmp_path / "d")))
+    store.prepare()
+    read = []
+
+    async def body() -> AsyncIterator[bytes]:
+        read.append(1)
+        yield b"x"
+
+    with pytest.raises(StoreFull):
+        await store.write(str(uuid.uuid4()), body(), size_hint=1 << 62)
+    assert read == [] and os.listdir(tmp_path / "d") == []
+
+
+@pytest.mark.parametrize("perm,mode", [("640", 0o640), ("644", 0o644), ("0", 0o640)])
+async def test_file_perm(tmp_path: Path, perm: str, mode: int) -> None:
+    store = FilesystemStore.from_config(_config(filesystem_store_datadir=str(tmp_path),
+                                                filesystem_store_file_perm=perm))
+    stored = await store.write(str(uuid.uuid4()), chunks(b"x"))
+    assert stat.S_IMODE(os.stat(urlparse(stored.location.url).path).st_mode) == mode
+
+
+@pytest.mark.parametrize("options,key", [
+    ({"filesystem_store_datadirs": "/a:high"}, "filesystem_store_datadirs"),
+    ({"filesystem_store_datadirs": "/a:1\n/a:2"}, "filesystem_store_datadirs"),
+    ({"filesystem_store_datadir": "/a", "filesystem_store_file_perm": "rw"},
+     "filesystem_store_file_perm"),
+])
+def test_bad_options_name_the_key(options: dict[str, str], key: str) -> None:
+    with pytest.raises(OptionError) as raised:
+        FilesystemStore.from_config(_config(**options))
+    assert raised.value.key == key and str(raised.value).startswith(f"[fast] {key}:")

@@ -20,7 +20,8 @@ def _base_url(request: Request) -> str:
 
 
 def _versions(request: Request) -> dict[str, Any]:
-    return docs.versions_document(_base_url(request), multistore=False, cache=False)
+    multistore = services_of(request).stores.multistore
+    return docs.versions_document(_base_url(request), multistore=multistore, cache=False)
 
 
 async def multiple_choices(request: Request) -> Response:

@@ -49,9 +49,10 @@ async def upload(request: Request) -> Response:
             f"x-openstack-image-size ({declared}) does not match Content-Length ({length})"
         )
     services = services_of(request)
+    target = services.placement.upload_target(request.headers.get("x-image-meta-store"))
     await services.data.upload(
         context_of(request), request.path_params["image_id"], request.stream(),
-        expected_size=declared if declared is not None else length,
+        expected_size=declared if declared is not None else length, target=target,
     )
     return Response(status_code=204)
 
@@ -69,6 +70,8 @@ async def download(request: Request) -> Response:
     found = await run_in_threadpool(
         services.data.prepare_download, context_of(request), request.path_params["image_id"]
     )
+    locations = services.placement.ordered(found.image.locations,
+                                           request.query_params.get("prefer"))
     if found.location is None:
         return Response(status_code=204)
     size = found.size or 0
@@ -78,11 +81,11 @@ async def download(request: Request) -> Response:
         headers["Content-Length"] = str(size)
         if found.image.checksum:
             headers["Content-MD5"] = found.image.checksum
-        chunks = services.data.read(found.location, 0, None)
+        chunks = await services.placement.open(locations, 0, None)
         return StreamingResponse(chunks, status_code=200, headers=headers)
     headers["Content-Length"] = str(wanted.length)
     headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{size}"
-    chunks = services.data.read(found.location, wanted.start, wanted.length)
+    chunks = await services.placement.open(locations, wanted.start, wanted.length)
     return StreamingResponse(chunks, status_code=206, headers=headers)
 
 

@@ -19,13 +19,19 @@ from glint.api.patch import media_type, parse_patch
 from glint.api.routing import resource
 from glint.api.serialization import image_body
 from glint.api.validation import ImageValidator
+from glint.domain.image import Image
 from glint.domain.image_rules import check_settable
 from glint.domain.listing import parse_list_query
+from glint.services.container import Services
 
 
 def _validator(request: Request) -> ImageValidator:
     validator: ImageValidator = request.app.state.image_validator
     return validator
+
+
+def _body(services: Services, image: Image) -> dict[str, object]:
+    return image_body(image, services.settings.api, multistore=services.stores.multistore)
 
 
 async def create_image(request: Request) -> Response:
@@ -37,8 +43,11 @@ async def create_image(request: Request) -> Response:
     _validator(request).check_document(body)
     image = await run_in_threadpool(services.images.create, context_of(request), body)
     location = str(request.url_for("image", image_id=image.id))
-    return JSONResponse(image_body(image, services.settings.api), status_code=201,
-                        headers={"Location": location})
+    headers = {"Location": location}
+    if services.stores.multistore:
+        headers["OpenStack-image-store-ids"] = ",".join(
+            info.id for info in services.stores.infos() if not info.read_only)
+    return JSONResponse(_body(services, image), status_code=201, headers=headers)
 
 
 async def list_images(request: Request) -> Response:
@@ -50,7 +59,7 @@ async def list_images(request: Request) -> Response:
     images = await run_in_threadpool(services.images.list_images, context_of(request), query)
     without_marker = [(k, v) for k, v in params if k != "marker"]
     body: dict[str, object] = {
-        "images": [image_body(image, api) for image in images],
+        "images": [_body(services, image) for image in images],
         "first": "/v2/images" + (f"?{urlencode(without_marker)}" if without_marker else ""),
         "schema": "/v2/schemas/images",
     }
@@ -64,7 +73,7 @@ async def show_image(request: Request) -> Response:
     image = await run_in_threadpool(
         services.images.show, context_of(request), request.path_params["image_id"]
     )
-    return JSONResponse(image_body(image, services.settings.api))
+    return JSONResponse(_body(services, image))
 
 
 async def update_image(request: Request) -> Response:
@@ -74,7 +83,7 @@ async def update_image(request: Request) -> Response:
     image = await run_in_threadpool(
         services.images.update, context_of(request), request.path_params["image_id"], changes
     )
-    return JSONResponse(image_body(image, services.settings.api))
+    return JSONResponse(_body(services, image))
 
 
 async def delete_image(request: Request) -> Response:

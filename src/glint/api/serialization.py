@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from glint.domain.image import Image, Member
+from glint.domain.image import Image, Location, Member
 from glint.settings import ApiSettings
 
 
@@ -13,7 +13,9 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_body(image: Image, api: ApiSettings) -> dict[str, Any]:
+def image_body(image: Image, api: ApiSettings, *, multistore: bool = False) -> dict[str, Any]:
+    """The image as the API shows it; with several stores, `stores` lists the ids of
+    the stores holding its data and each location names its store."""
     body: dict[str, Any] = dict(image.properties)
     body.update({
         "id": image.id,
@@ -43,9 +45,18 @@ def image_body(image: Image, api: ApiSettings) -> dict[str, Any]:
         body["direct_url"] = image.locations[0].url
     if api.show_multiple_locations:
         body["locations"] = [
-            {"url": location.url, "metadata": location.metadata} for location in image.locations
+            {"url": location.url, "metadata": _location_metadata(location, multistore)}
+            for location in image.locations
         ]
+    if multistore and image.locations:
+        body["stores"] = ",".join(location.store for location in image.locations)
     return body
+
+
+def _location_metadata(location: Location, multistore: bool) -> dict[str, object]:
+    if not multistore:
+        return location.metadata
+    return {**location.metadata, "store": location.store}
 
 
 def member_body(member: Member) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from glint.config_file import ConfigError
 from glint.db import schema
 from glint.db.session import create_database_engine
 from glint.stores.base import StoreError
-from glint.stores.registry import build_registry
-
+from glint.stores.options import OptionError
+from glint.stores.registry import check_registry
 
 # glibc malloc: a few arenas instead of one per thread (the server has dozens
 # of threads), which keeps worker memory flat while large blocks stream.
@@ -64,10 +64,10 @@ def serve(config_files: tuple[str, ...], data_dir: str | None, host: str | None,
     try:
         settings = load_settings(options)
         prepare_database(settings)
-        build_registry(settings.store)
+        check_registry(settings.store)
         check_authorization(settings)
         check_port_free(settings.server.bind_host, settings.server.bind_port)
-    except (ConfigError, StoreError) as exc:
+    except (ConfigError, StoreError, OptionError) as exc:
         raise StartupError(str(exc)) from exc
     server = settings.server
     environment = {**MALLOC_TUNING, **os.environ, supervisor.SETTINGS_ENVIRONMENT_VARIABLE: json.dumps({

@@ -11,6 +11,7 @@ from glint.services.images import ImageServices
 from glint.services.members import MemberServices
 from glint.services.metadef_contents import MetadefContentServices
 from glint.services.metadefs import MetadefServices
+from glint.services.stores import StoreServices
 from glint.settings import Settings
 from glint.stores.registry import StoreRegistry
 
@@ -23,6 +24,7 @@ class Services:
     images: ImageServices
     members: MemberServices
     data: ImageDataServices
+    placement: StoreServices
     metadefs: MetadefServices
     metadef_contents: MetadefContentServices
 
@@ -36,6 +38,7 @@ def build_services(settings: Settings, db: Database, stores: StoreRegistry, poli
         images=images,
         members=MemberServices(images=images),
         data=ImageDataServices(images=images, stores=stores),
+        placement=StoreServices(images=images, stores=stores),
         metadefs=MetadefServices(db=db),
         metadef_contents=MetadefContentServices(db=db),
     )

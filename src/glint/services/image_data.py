@@ -37,7 +37,7 @@ from glint.domain.image import Image, ImageStatus, Location
 from glint.formats.detect import Detection
 from glint.formats.verdict import FormatRejected, FormatRules, judge
 from glint.services.images import ImageServices, now
-from glint.stores.base import StoredData, StoreError, StoreFull
+from glint.stores.base import StoredData, StoreError, StoreFull, WritableStore
 from glint.stores.hashing import Digests, HashingStream, ImageTooLarge
 from glint.stores.registry import StoreRegistry
 
@@ -66,13 +66,16 @@ class ImageDataServices:
         body: AsyncIterator[bytes],
         *,
         expected_size: int | None,
+        target: WritableStore | None = None,
     ) -> Image:
-        """Store the request body as the image's data and activate the image."""
+        """Store the request body as the image's data and activate the image.
+
+        The data goes to `target`, or to the default store when None."""
         cap = self.images.api.image_size_cap
         if expected_size is not None and expected_size > cap:
             raise ImageTooLarge(cap)
         image = await run_in_threadpool(self._begin_upload, ctx, image_id)
-        store = self.stores.default_store()
+        store = target or self.stores.default_store()
         detection = self._detection_for(image)
         stream = HashingStream(
             _inspected(body, detection) if detection else body,
@@ -81,7 +84,7 @@ class ImageDataServices:
         )
         heartbeat = asyncio.create_task(self._heartbeat(image.id))
         try:
-            stored = await store.write(image.id, stream.blocks())
+            stored = await store.write(image.id, stream.blocks(), size_hint=expected_size)
         except StoreFull as exc:
             await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
             raise StorageFull(f"Image storage is full: {exc.message}") from exc
@@ -218,7 +221,9 @@ class ImageDataServices:
         """Remove deleted images' data; failures are logged, never raised."""
         for location in locations:
             try:
-                await self.stores.for_location(location).delete(location)
+                store = self.stores.for_location(location)
+                if isinstance(store, WritableStore):
+                    await store.delete(location)
             except StoreError as exc:
                 log.error("could not delete data at %s from store %s: %s",
                           location.url, exc.store, exc.message)

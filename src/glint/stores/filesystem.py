@@ -4,6 +4,11 @@ Writes go to a hidden temporary file in the same directory, are fsynced and
 then renamed into place, so a crash at any moment leaves either no file or a
 complete one under the image's name. Temporary files of a process that no
 longer runs are removed at start.
+
+With several data directories (`filesystem_store_datadirs = path:priority`)
+new data goes to the directory of highest priority with room for it, the
+one with most free space among equals, as in glance_store; a declared size
+larger than every directory's free space is refused before any byte is read.
 """
 
 from __future__ import annotations
@@ -17,53 +22,129 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
 from glint.domain.image import Location
 from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreError, StoreFull
+from glint.stores.options import BackendConfig, OptionError
 
 T = TypeVar("T")
 
 _PARTIAL = re.compile(r"^\.(?P<image>[0-9a-f-]{36})\.(?P<pid>\d+)\.[0-9a-f]{32}\.partial$")
 
 
-class FilesystemStore:
-    """Image data as files in `directory` (glance_store's `file` driver)."""
+@dataclass(frozen=True)
+class DataDirectory:
+    path: Path
+    priority: int = 0
 
-    def __init__(self, name: str, directory: Path) -> None:
+
+class FilesystemStore:
+    """Image data as files in one or more directories (glance_store's `file` driver)."""
+
+    def __init__(
+        self, name: str, directory: Path | None = None, *,
+        directories: list[DataDirectory] | None = None, file_perm: int = 0,
+        chunk_size: int = 65536,
+    ) -> None:
         self.name = name
-        self.directory = directory.resolve()
+        given = list(directories or []) + ([DataDirectory(directory)] if directory else [])
+        if not given:
+            raise ValueError("a filesystem store needs a directory")
+        self.directories = sorted(
+            (DataDirectory(d.path.resolve(), d.priority) for d in given),
+            key=lambda d: -d.priority)
+        # The highest-priority directory (the only one, usually).
+        self.directory = self.directories[0].path
+        self.file_perm = file_perm
+        self.chunk_size = chunk_size
+
+    @classmethod
+    def from_config(cls, config: BackendConfig) -> FilesystemStore:
+        """The store glance_store's filesystem_store_* options describe; raises OptionError."""
+        directories = [_parse_datadir(config, entry)
+                       for entry in config.listing("filesystem_store_datadirs")]
+        if not directories:
+            directories = [DataDirectory(Path(config.required("filesystem_store_datadir")))]
+        paths = [d.path.resolve() for d in directories]
+        if len(set(paths)) != len(paths):
+            raise OptionError(config.section, "filesystem_store_datadirs",
+                              "a directory is listed twice")
+        perm_text = config.text("filesystem_store_file_perm", "0") or "0"
+        try:
+            file_perm = int(perm_text, 8) if int(perm_text) > 0 else 0
+        except ValueError:
+            raise OptionError(config.section, "filesystem_store_file_perm",
+                              f"expected octal digits like 640, got {perm_text!r}") from None
+        return cls(config.name, directories=directories, file_perm=file_perm,
+                   chunk_size=config.integer("filesystem_store_chunk_size", 65536, minimum=1))
 
     def prepare(self) -> None:
-        """Create the directory and drop partial files left by dead processes."""
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(self.name, f"cannot create {self.directory}: {exc.strerror}") from exc
-        if not os.access(self.directory, os.W_OK):
-            raise StoreError(self.name, f"{self.directory} is not writable")
-        for entry in self.directory.iterdir():
-            match = _PARTIAL.match(entry.name)
-            if match and not _process_alive(int(match["pid"])):
-                entry.unlink(missing_ok=True)
+        """Create the directories and drop partial files left by dead processes."""
+        for data_directory in self.directories:
+            directory = data_directory.path
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(self.name, f"cannot create {directory}: {exc.strerror}") from exc
+            if not os.access(directory, os.W_OK):
+                raise StoreError(self.name, f"{directory} is not writable")
+            for entry in directory.iterdir():
+                match = _PARTIAL.match(entry.name)
+                if match and not _process_alive(int(match["pid"])):
+                    entry.unlink(missing_ok=True)
 
-    def _path_for(self, image_id: str) -> Path:
-        # Image ids are UUIDs; re-format to make path tricks impossible.
-        return self.directory / str(uuid.UUID(image_id))
+    def properties(self) -> dict[str, object]:
+        return {"data_dir": str(self.directory), "chunk_size": self.chunk_size,
+                "thin_provisioning": False}
+
+    def accepts(self, url: str) -> bool:
+        parsed = urlparse(url)
+        if parsed.scheme != "file":
+            return False
+        parent = Path(unquote(parsed.path)).resolve().parent
+        return any(parent == d.path for d in self.directories)
+
+    def choose_directory(self, size: int | None) -> Path:
+        """Where new data of `size` bytes goes; StoreFull when no directory has room."""
+        if len(self.directories) == 1 and size is None:
+            return self.directory
+        needed = size or 0
+        for priority in sorted({d.priority for d in self.directories}, reverse=True):
+            candidates = [(_free_space(d.path), d.path) for d in self.directories
+                          if d.priority == priority]
+            fitting = [(free, path) for free, path in candidates if free >= needed]
+            if fitting:
+                return max(fitting, key=lambda pair: pair[0])[1]
+        raise StoreFull(self.name, f"no data directory has room for {needed} bytes")
 
     def path_of(self, location: Location) -> Path:
-        """The file behind a location, refusing anything outside the directory."""
-        parsed = urlparse(location.url)
-        path = Path(unquote(parsed.path)).resolve()
-        if parsed.scheme != "file" or path.parent != self.directory:
+        """The file behind a location, refusing anything outside the directories."""
+        if not self.accepts(location.url):
             raise DataNotFound(self.name, f"location {location.url!r} is not in this store")
-        return path
+        return Path(unquote(urlparse(location.url).path)).resolve()
 
-    async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredData:
-        final = self._path_for(image_id)
-        temporary = self.directory / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex}.partial"
+    async def size(self, location: Location) -> int:
+        path = self.path_of(location)
+        try:
+            return (await asyncio.get_running_loop().run_in_executor(None, path.stat)).st_size
+        except FileNotFoundError as exc:
+            raise DataNotFound(self.name, f"no data at {location.url}") from exc
+        except OSError as exc:
+            raise StoreError(self.name, f"cannot stat {path}: {exc.strerror}") from exc
+
+    async def write(self, image_id: str, chunks: AsyncIterator[bytes],
+                    size_hint: int | None = None) -> StoredData:
+        try:
+            directory = self.choose_directory(size_hint)
+        except OSError as exc:
+            raise StoreError(self.name, f"cannot check free space: {exc.strerror}") from exc
+        # Image ids are UUIDs; re-format to make path tricks impossible.
+        final = directory / str(uuid.UUID(image_id))
+        temporary = directory / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex}.partial"
         size = 0
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(1, "glint-file-write") as writer:
@@ -78,7 +159,8 @@ class FilesystemStore:
                     size += len(block)
                 if previous is not None:
                     await self._disk(asyncio.wrap_future(previous))
-                await self._disk(loop.run_in_executor(writer, _publish, fd, temporary, final))
+                await self._disk(loop.run_in_executor(
+                    writer, _publish, fd, temporary, final, self.file_perm))
             except BaseException:
                 await asyncio.shield(loop.run_in_executor(writer, _discard, fd, temporary))
                 raise
@@ -140,6 +222,23 @@ class FilesystemStore:
             raise StoreError(self.name, f"cannot delete {path}: {exc.strerror}") from exc
 
 
+def _parse_datadir(config: BackendConfig, entry: str) -> DataDirectory:
+    """`path` or `path:priority`, as glance_store reads filesystem_store_datadirs."""
+    path, sep, priority = entry.rpartition(":")
+    if not sep:
+        return DataDirectory(Path(entry))
+    try:
+        return DataDirectory(Path(path), int(priority))
+    except ValueError:
+        raise OptionError(config.section, "filesystem_store_datadirs",
+                          f"invalid priority {priority!r} in {entry!r}") from None
+
+
+def _free_space(path: Path) -> int:
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
 def _want(position: int, end: int | None) -> int:
     return READ_CHUNK_SIZE if end is None else min(READ_CHUNK_SIZE, end - position)
 
@@ -181,7 +280,9 @@ def _start_writeback(fd: int, length: int) -> None:
         _SYNC_FILE_RANGE(fd, end - length, length, _SYNC_FILE_RANGE_WRITE)
 
 
-def _publish(fd: int, temporary: Path, final: Path) -> None:
+def _publish(fd: int, temporary: Path, final: Path, file_perm: int) -> None:
+    if file_perm:
+        os.fchmod(fd, file_perm)
     os.fsync(fd)
     os.close(fd)
     os.replace(temporary, final)

@@ -1,0 +1,32 @@
+"""Routes for several stores: GET /v2/info/stores[/detail], DELETE /v2/stores/{store}/{image}."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from glint.api.deps import context_of, services_of
+from glint.api.routing import resource
+
+
+async def list_stores(request: Request) -> Response:
+    stores = services_of(request).placement.infos(context_of(request), detail=False)
+    return JSONResponse({"stores": stores})
+
+
+async def list_stores_detail(request: Request) -> Response:
+    stores = services_of(request).placement.infos(context_of(request), detail=True)
+    return JSONResponse({"stores": stores})
+
+
+async def delete_from_store(request: Request) -> Response:
+    await services_of(request).placement.delete_from_store(
+        context_of(request), request.path_params["store_id"], request.path_params["image_id"])
+    return Response(status_code=204)
+
+
+routes = [
+    resource("/v2/info/stores", GET=list_stores),
+    resource("/v2/info/stores/detail", GET=list_stores_detail),
+    resource("/v2/stores/{store_id}/{image_id}", DELETE=delete_from_store),
+]

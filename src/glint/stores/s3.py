@@ -1,0 +1,298 @@
+"""The s3 store: one object per image in a bucket of any S3-compatible service.
+
+glance_store's option names and meaning: data up to
+`s3_store_large_object_size` MiB is sent with one PUT, larger data as a
+multipart upload of `s3_store_large_object_chunk_size` MiB parts, up to
+`s3_store_thread_pools` of them in flight at once. Both are atomic on the
+S3 side: the object appears complete or not at all, and a failed multipart
+upload is aborted so no parts are left behind. Unlike glance_store, reads
+pass byte ranges to S3, so Range downloads work.
+
+boto3 is synchronous; its calls run on the store's own threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from glint.domain.image import Location
+from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreError, StoreUnreachable
+from glint.stores.options import BackendConfig, OptionError
+
+T = TypeVar("T")
+MIB = 1024 * 1024
+# S3 refuses multipart parts below 5 MiB (except the last one).
+MIN_PART_SIZE = 5 * MIB
+READ_BLOCK = 1 * MIB
+URL_FORMATS = {"auto": "auto", "virtual": "virtual", "path": "path"}
+NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+NO_BUCKET_CODES = {"NoSuchBucket"}
+
+
+class S3Store:
+    """Image data as objects `<bucket>/<image id>`."""
+
+    def __init__(
+        self, name: str, *, endpoint: str, access_key: str, secret_key: str, bucket: str,
+        region: str = "us-east-1", create_bucket_on_put: bool = False,
+        url_format: str = "auto", large_object_size: int = 100 * MIB,
+        chunk_size: int = 10 * MIB, thread_pools: int = 10, cacert: str | None = None,
+    ) -> None:
+        self.name = name
+        self.endpoint = endpoint.rstrip("/")
+        self.bucket = bucket
+        self.create_bucket_on_put = create_bucket_on_put
+        self.large_object_size = large_object_size
+        self.chunk_size = chunk_size
+        self.thread_pools = thread_pools
+        parsed = urlparse(self.endpoint)
+        self._host = parsed.netloc
+        self._scheme = "s3+https" if parsed.scheme == "https" else "s3"
+        self._client: Any = boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key, region_name=region,
+            verify=cacert if cacert else None,
+            config=Config(
+                s3={"addressing_style": url_format}, signature_version="s3v4",
+                retries={"max_attempts": 2, "mode": "standard"},
+                connect_timeout=5, read_timeout=60,
+                max_pool_connections=thread_pools + 4,
+            ),
+        )
+        self._threads = ThreadPoolExecutor(thread_pools + 2, f"glint-s3-{name}")
+
+    @classmethod
+    def from_config(cls, config: BackendConfig) -> S3Store:
+        """The store glance_store's s3_store_* options describe; raises OptionError."""
+        host = config.required("s3_store_host")
+        if "://" not in host:
+            host = f"http://{host}"
+        url_format = (config.text("s3_store_bucket_url_format", "auto") or "auto").lower()
+        if url_format not in URL_FORMATS:
+            raise OptionError(config.section, "s3_store_bucket_url_format",
+                              f"must be auto, virtual or path, got {url_format!r}")
+        chunk = config.integer("s3_store_large_object_chunk_size", 10, minimum=5) * MIB
+        return cls(
+            config.name, endpoint=host,
+            access_key=config.required("s3_store_access_key"),
+            secret_key=config.required("s3_store_secret_key"),
+            bucket=config.required("s3_store_bucket"),
+            region=config.text("s3_store_region_name") or "us-east-1",
+            create_bucket_on_put=config.boolean("s3_store_create_bucket_on_put", False),
+            url_format=URL_FORMATS[url_format],
+            large_object_size=config.integer("s3_store_large_object_size", 100, minimum=0) * MIB,
+            chunk_size=chunk,
+            thread_pools=config.integer("s3_store_thread_pools", 10, minimum=1),
+            cacert=config.text("s3_store_cacert"),
+        )
+
+    def properties(self) -> dict[str, object]:
+        return {
+            "s3_store_large_object_size": self.large_object_size // MIB,
+            "s3_store_large_object_chunk_size": self.chunk_size // MIB,
+            "s3_store_thread_pools": self.thread_pools,
+        }
+
+    async def aclose(self) -> None:
+        self._threads.shutdown(wait=False)
+
+    # Locations -----------------------------------------------------------
+
+    def _url(self, key: str) -> str:
+        return f"{self._scheme}://{self._host}/{self.bucket}/{key}"
+
+    def accepts(self, url: str) -> bool:
+        try:
+            self._key_of(url)
+        except DataNotFound:
+            return False
+        return True
+
+    def _key_of(self, url: str) -> str:
+        """The object key of one of this store's URLs. Credentials that glance_store
+        put into its URLs (s3://KEY:SECRET@host/...) are ignored."""
+        parsed = urlparse(url)
+        bucket, _, key = parsed.path.lstrip("/").partition("/")
+        host = parsed.netloc.rpartition("@")[2]
+        if (parsed.scheme not in ("s3", "s3+http", "s3+https") or host != self._host
+                or bucket != self.bucket or not key):
+            raise DataNotFound(self.name, f"location {url!r} is not in this store")
+        return key
+
+    # Calls ---------------------------------------------------------------
+
+    async def _call(self, function: Callable[..., T], /, **arguments: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._threads, functools.partial(function, **arguments))
+        except botocore.exceptions.ClientError as exc:
+            raise self._error(exc) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise StoreUnreachable(self.name, f"cannot reach {self.endpoint}: {exc}") from exc
+
+    def _error(self, exc: botocore.exceptions.ClientError) -> StoreError:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = f"{code or status}: {error.get('Message', '')}".rstrip(": ")
+        if code in NOT_FOUND_CODES:
+            return DataNotFound(self.name, message)
+        if status >= 500:
+            return StoreUnreachable(self.name, message)
+        return StoreError(self.name, message)
+
+    async def check(self) -> None:
+        try:
+            await self._call(self._client.head_bucket, Bucket=self.bucket)
+        except DataNotFound as exc:
+            if not self.create_bucket_on_put:
+                raise StoreError(self.name, f"bucket {self.bucket!r} does not exist and "
+                                 "s3_store_create_bucket_on_put is off") from exc
+
+    # Reading -------------------------------------------------------------
+
+    async def size(self, location: Location) -> int:
+        head = await self._call(self._client.head_object, Bucket=self.bucket,
+                                Key=self._key_of(location.url))
+        return int(head["ContentLength"])
+
+    async def read(
+        self, location: Location, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        key = self._key_of(location.url)
+        if length == 0:
+            return
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if start or length is not None:
+            end = "" if length is None else str(start + length - 1)
+            arguments["Range"] = f"bytes={start}-{end}"
+        response = await self._call(self._client.get_object, **arguments)
+        body = response["Body"]
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    block = await loop.run_in_executor(self._threads, body.read, READ_BLOCK)
+                except (botocore.exceptions.BotoCoreError, OSError) as exc:
+                    raise StoreUnreachable(self.name, f"reading {key} failed: {exc}") from exc
+                if not block:
+                    break
+                for offset in range(0, len(block), READ_CHUNK_SIZE):
+                    yield block[offset:offset + READ_CHUNK_SIZE]
+        finally:
+            body.close()
+
+    # Writing -------------------------------------------------------------
+
+    async def write(self, image_id: str, chunks: AsyncIterator[bytes],
+                    size_hint: int | None = None) -> StoredData:
+        key = str(uuid.UUID(image_id))
+        iterator = aiter(chunks)
+        head = bytearray()
+        finished = False
+        while len(head) <= self.large_object_size:
+            block = await anext(iterator, None)
+            if block is None:
+                finished = True
+                break
+            head += block
+        await self._ensure_bucket()
+        if finished:
+            await self._call(self._client.put_object, Bucket=self.bucket, Key=key,
+                             Body=bytes(head))
+            size = len(head)
+        else:
+            size = await self._write_multipart(key, head, iterator)
+        return StoredData(location=Location(url=self._url(key), store=self.name), size=size)
+
+    async def _ensure_bucket(self) -> None:
+        if not self.create_bucket_on_put:
+            return
+        try:
+            await self._call(self._client.head_bucket, Bucket=self.bucket)
+        except DataNotFound:
+            try:
+                await self._call(self._client.create_bucket, Bucket=self.bucket)
+            except StoreError as exc:
+                # Another upload may have created it meanwhile.
+                if "BucketAlreadyOwnedByYou" not in exc.message:
+                    raise
+
+    async def _write_multipart(self, key: str, head: bytearray,
+                               rest: AsyncIterator[bytes]) -> int:
+        created = await self._call(self._client.create_multipart_upload,
+                                   Bucket=self.bucket, Key=key)
+        upload_id = created["UploadId"]
+        in_flight: set[asyncio.Task[dict[str, Any]]] = set()
+        tasks: list[asyncio.Task[dict[str, Any]]] = []
+        size = 0
+        try:
+            async for number, part in _parts(head, rest, self.chunk_size):
+                while len(in_flight) >= self.thread_pools:
+                    done, in_flight = await asyncio.wait(
+                        in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()
+                task = asyncio.create_task(self._upload_part(key, upload_id, number, part))
+                in_flight.add(task)
+                tasks.append(task)
+                size += len(part)
+            parts = [await task for task in tasks]
+            await self._call(self._client.complete_multipart_upload, Bucket=self.bucket,
+                             Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.shield(self._abort(key, upload_id))
+            raise
+        return size
+
+    async def _upload_part(self, key: str, upload_id: str, number: int,
+                           part: bytes) -> dict[str, Any]:
+        answer = await self._call(self._client.upload_part, Bucket=self.bucket, Key=key,
+                                  UploadId=upload_id, PartNumber=number, Body=part)
+        return {"ETag": answer["ETag"], "PartNumber": number}
+
+    async def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            await self._call(self._client.abort_multipart_upload, Bucket=self.bucket, Key=key,
+                             UploadId=upload_id)
+        except StoreError:
+            pass  # the server is gone; it drops unfinished uploads by its own rules
+
+    async def delete(self, location: Location) -> None:
+        key = self._key_of(location.url)
+        try:
+            await self._call(self._client.delete_object, Bucket=self.bucket, Key=key)
+        except DataNotFound:
+            pass
+
+
+async def _parts(head: bytearray, rest: AsyncIterator[bytes],
+                 part_size: int) -> AsyncIterator[tuple[int, bytes]]:
+    """Numbered parts of `part_size` bytes (the last one shorter) from head + rest."""
+    buffer = head
+    number = 1
+    while True:
+        while len(buffer) < part_size:
+            block = await anext(rest, None)
+            if block is None:
+                if buffer:
+                    yield number, bytes(buffer)
+                return
+            buffer += block
+        yield number, bytes(buffer[:part_size])
+        del buffer[:part_size]
+        number += 1

@@ -1,0 +1,169 @@
+"""Several stores at once over real HTTP: two filesystem stores and a read-only http store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Caller
+from tests.servers import GlintServer, glint_server
+
+OCTET = {"Content-Type": "application/octet-stream"}
+
+
+@pytest.fixture(scope="module")
+def multistore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlintServer]:
+    folder = tmp_path_factory.mktemp("multistore")
+    extra: dict[str, dict[str, object]] = {
+        "DEFAULT": {"enabled_backends": "fast:file, cheap:file, web:http"},
+        "glance_store": {"default_backend": "fast"},
+        "fast": {"store_description": "Fast disks", "filesystem_store_datadir": folder / "fast"},
+        "cheap": {"filesystem_store_datadir": folder / "cheap", "weight": 50},
+        "web": {},
+    }
+    with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
+        yield server
+
+
+@pytest.fixture
+def owner(multistore: GlintServer) -> Caller:
+    return Caller(multistore.url, uuid.uuid4().hex, ("member", "reader"))
+
+
+@pytest.fixture
+def boss(multistore: GlintServer) -> Caller:
+    return Caller(multistore.url, uuid.uuid4().hex, ("admin", "member", "reader"))
+
+
+def _active(caller: Caller, data: bytes, store: str | None = None) -> dict[str, object]:
+    image = caller.create()
+    headers = {**OCTET, **({"X-Image-Meta-Store": store} if store else {})}
+    response = caller.http.put(f"/v2/images/{image['id']}/file", content=data, headers=headers)
+    assert response.status_code == 204, response.text
+    shown: dict[str, object] = caller.http.get(f"/v2/images/{image['id']}").json()
+    return shown
+
+
+def _copy_to(server: GlintServer, image_id: object, store: str, data: bytes) -> None:
+    """Put a second copy of the data into another store, as copy-image would."""
+    path = server.folder / store / str(image_id)
+    path.write_bytes(data)
+    with sqlite3.connect(server.folder / "glint.db") as connection:
+        connection.execute(
+            "INSERT INTO image_locations (image_id, url, store, meta_data, position) "
+            "VALUES (?, ?, ?, ?, 1)", (str(image_id), path.as_uri(), store, json.dumps({})))
+
+
+def test_versions_include_multistore_ones(multistore: GlintServer, owner: Caller) -> None:
+    ids = [v["id"] for v in owner.http.get("/versions").json()["versions"]]
+    assert {"v2.8", "v2.10", "v2.13"} <= set(ids)
+    assert owner.http.get("/v2.8/images").status_code == 200
+
+
+def test_info_stores(owner: Caller) -> None:
+    response = owner.http.get("/v2/info/stores")
+    assert response.status_code == 200
+    assert response.json() == {"stores": [
+        {"id": "fast", "description": "Fast disks", "default": "true"},
+        {"id": "cheap"},
+        {"id": "web", "read-only": "true"},
+    ]}
+
+
+def test_info_stores_detail_for_admins_only(owner: Caller, boss: Caller,
+                                            multistore: GlintServer) -> None:
+    assert owner.http.get("/v2/info/stores/detail").status_code == 403
+    stores = {s["id"]: s for s in boss.http.get("/v2/info/stores/detail").json()["stores"]}
+    assert stores["fast"]["type"] == "file" and stores["fast"]["weight"] == 0
+    assert stores["fast"]["properties"]["data_dir"] == str((multistore.folder / "fast").resolve())
+    assert stores["cheap"]["weight"] == 50
+    assert stores["web"] == {"id": "web", "read-only": "true", "type": "http",
+                             "properties": {}, "weight": 0}
+
+
+def test_create_names_the_writable_stores(owner: Caller) -> None:
+    response = owner.http.post("/v2/images", json={"disk_format": "raw",
+                                                   "container_format": "bare"})
+    assert response.headers["OpenStack-image-store-ids"] == "fast,cheap"
+    assert "stores" not in response.json()  # no data yet
+
+
+def test_upload_to_default_and_named_store(owner: Caller, multistore: GlintServer) -> None:
+    default = _active(owner, b"to the default")
+    assert default["stores"] == "fast"
+    assert (multistore.folder / "fast" / str(default["id"])).exists()
+    named = _active(owner, b"to cheap", store="cheap")
+    assert named["stores"] == "cheap"
+    assert (multistore.folder / "cheap" / str(named["id"])).read_bytes() == b"to cheap"
+
+
+@pytest.mark.parametrize("store", ["floppy", "web"])
+def test_upload_to_unknown_or_read_only_store_is_400(owner: Caller, store: str) -> None:
+    image = owner.create()
+    response = owner.http.put(f"/v2/images/{image['id']}/file", content=b"x",
+                              headers={**OCTET, "X-Image-Meta-Store": store})
+    assert response.status_code == 400
+    assert owner.http.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+
+
+def test_reads_follow_weight_then_prefer(owner: Caller, multistore: GlintServer) -> None:
+    image = _active(owner, b"fast-copy")
+    _copy_to(multistore, image["id"], "cheap", b"slow-copy")
+    url = f"/v2/images/{image['id']}/file"
+    assert owner.http.get(f"/v2/images/{image['id']}").json()["stores"] == "fast,cheap"
+    assert owner.http.get(url).content == b"slow-copy"  # cheap weighs more
+    assert owner.http.get(url, params={"prefer": "fast"}).content == b"fast-copy"
+    assert owner.http.get(url, params={"prefer": "web,fast"}).content == b"fast-copy"
+    assert owner.http.get(url, params={"prefer": "floppy"}).status_code == 400
+    ranged = owner.http.get(url, params={"prefer": "fast"}, headers={"Range": "bytes=5-8"})
+    assert ranged.status_code == 206 and ranged.content == b"copy"
+    # A copy that went missing: the next location serves.
+    (multistore.folder / "cheap" / str(image["id"])).unlink()
+    assert owner.http.get(url).content == b"fast-copy"
+
+
+def test_delete_from_store(owner: Caller, boss: Caller, multistore: GlintServer) -> None:
+    image = _active(boss, b"two copies")
+    _copy_to(multistore, image["id"], "cheap", b"two copies")
+    path = f"/v2/stores/cheap/{image['id']}"
+    assert owner.http.delete(path).status_code == 404  # cannot see boss's private image
+    assert boss.http.delete(f"/v2/stores/floppy/{image['id']}").status_code == 409
+    assert boss.http.delete(path).status_code == 204
+    assert not (multistore.folder / "cheap" / str(image["id"])).exists()
+    assert boss.http.get(f"/v2/images/{image['id']}").json()["stores"] == "fast"
+    # The last copy stays: 403, before "not in that store".
+    assert boss.http.delete(path).status_code == 403
+    assert boss.http.delete(f"/v2/stores/fast/{image['id']}").status_code == 403
+    assert boss.http.get(f"/v2/images/{image['id']}/file").content == b"two copies"
+
+
+def test_delete_from_store_rules(owner: Caller, boss: Caller) -> None:
+    queued = boss.create()
+    assert boss.http.delete(f"/v2/stores/fast/{queued['id']}").status_code == 409
+    mine = _active(owner, b"x")
+    assert owner.http.delete(f"/v2/stores/fast/{mine['id']}").status_code == 403  # admin only
+
+
+def test_without_multistore(member: Caller) -> None:
+    assert member.http.get("/v2/info/stores").status_code == 404
+    image = member.create()
+    assert member.http.delete(f"/v2/stores/file/{image['id']}").status_code == 404
+    member.upload(image["id"], b"data")
+    shown = member.http.get(f"/v2/images/{image['id']}").json()
+    assert "stores" not in shown
+    url = f"/v2/images/{image['id']}/file"
+    assert member.http.get(url, params={"prefer": "file"}).status_code == 400
+    assert member.http.put(f"/v2/images/{member.create()['id']}/file", content=b"x",
+                           headers={**OCTET, "X-Image-Meta-Store": "nowhere"}
+                           ).status_code == 204  # ignored, as in Glance
+    ids = [v["id"] for v in member.http.get("/versions").json()["versions"]]
+    assert "v2.8" not in ids
+
+
+def test_multistore_folder_layout(multistore: GlintServer) -> None:
+    assert Path(multistore.folder / "fast").is_dir() and Path(multistore.folder / "cheap").is_dir()

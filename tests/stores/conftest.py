@@ -1,0 +1,125 @@
+"""One `backend` fixture over every store driver, each on its real server.
+
+`backend` runs the read contract on every store; `writable` the write
+contract on the stores that take data. A Backend knows how to put data in
+its store from outside (`seed`) and how to list everything the store holds,
+so tests can check that nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from glint.domain.image import Location
+from glint.stores.base import Store, WritableStore
+from glint.stores.filesystem import FilesystemStore
+from glint.stores.http import HttpStore
+from glint.stores.options import BackendConfig
+from tests.stores.backends import S3Server, WebServer, nginx, seaweedfs
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class Backend:
+    store: Store
+    seed: Callable[[bytes], Awaitable[Location]]
+    contents: Callable[[], list[str]]
+    foreign_url: str
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    with nginx(tmp_path_factory.mktemp("nginx")) as server:
+        yield server
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def _file_backend(tmp_path: Path) -> Backend:
+    store = FilesystemStore("fast", tmp_path / "images")
+    store.prepare()
+
+    async def seed(data: bytes) -> Location:
+        return (await store.write(str(uuid.uuid4()), chunks(data))).location
+
+    return Backend(store, seed, lambda: sorted(p.name for p in store.directory.iterdir()),
+                   "file:///etc/passwd")
+
+
+def _s3_backend(server: S3Server) -> Backend:
+    from glint.stores.s3 import S3Store
+
+    # Small thresholds, so a few MiB already take the multipart path.
+    options = server.options(s3_store_large_object_size="6",
+                             s3_store_large_object_chunk_size="5", s3_store_thread_pools="3")
+    config = BackendConfig("cheap", "s3", "cheap", {k: str(v) for k, v in options.items()})
+    store = S3Store.from_config(config)
+    client: Any = server.client()
+    bucket = str(options["s3_store_bucket"])
+
+    async def seed(data: bytes) -> Location:
+        return (await store.write(str(uuid.uuid4()), chunks(data))).location
+
+    def contents() -> list[str]:
+        if bucket not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+            return []
+        objects = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+        uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        return sorted([o["Key"] for o in objects] + [f"upload:{u['Key']}" for u in uploads])
+
+    return Backend(store, seed, contents, f"s3://{server.endpoint.split('//')[1]}/other/x")
+
+
+def _http_backend(server: WebServer) -> Backend:
+    store = HttpStore("web")
+
+    async def seed(data: bytes) -> Location:
+        name = uuid.uuid4().hex
+        (server.root / name).write_bytes(data)
+        return Location(url=f"{server.url}/{name}", store="web")
+
+    return Backend(store, seed, lambda: sorted(p.name for p in server.root.iterdir()),
+                   "ftp://example.com/x")
+
+
+@pytest.fixture(params=["file", "s3", "http"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "file":
+        found = _file_backend(tmp_path)
+    elif request.param == "s3":
+        found = _s3_backend(request.getfixturevalue("s3_server"))
+    else:
+        found = _http_backend(request.getfixturevalue("web_server"))
+    yield found
+    closer = getattr(found.store, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+@pytest.fixture(params=["file", "s3"])
+async def writable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "file":
+        found = _file_backend(tmp_path)
+    else:
+        found = _s3_backend(request.getfixturevalue("s3_server"))
+    assert isinstance(found.store, WritableStore)
+    yield found
+    closer = getattr(found.store, "aclose", None)
+    if closer is not None:
+        await closer()
