@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -13,7 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
 from glint.api import discovery, image_data, images, members, metadef_namespaces, stores
+from glint.api import imports as import_api
 from glint.api import schema_documents as docs
+from glint.api import tasks as task_api
 from glint.api.errors import HANDLERS
 from glint.api.keystone import KeystoneAuthenticator
 from glint.api.middleware import (
@@ -51,9 +54,12 @@ def create_app(settings: Settings) -> Starlette:
         services = build_services(settings, db, registry, build_policy(settings.policy))
         await run_in_threadpool(services.data.recover_stalled_uploads)
         app.state.services = services
+        resumer = asyncio.create_task(services.imports.keep_resuming())
         try:
             yield
         finally:
+            resumer.cancel()
+            await services.imports.stop()
             await registry.close()
             db.dispose()
 
@@ -75,6 +81,7 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
+    app.router.routes.extend([*import_api.routes, *task_api.routes])
     app.state.image_validator = ImageValidator(image_schema)
     app.state.schema_documents = {
         "image": image_schema,

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from glint.settings import (
+    IMPORT_METHODS,
     KEYSTONE_FLAVORS,
     ApiSettings,
     AuthSettings,
     HealthcheckSettings,
+    ImportSettings,
     PolicySettings,
     ServerSettings,
     Settings,
@@ -136,6 +138,43 @@ def _enabled_backends(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _bracketed_list(text: str) -> tuple[str, ...]:
+    """A list as oslo.config also writes it: `a,b` or `['a', 'b']`."""
+    return tuple(item.strip().strip("'\"") for item in text.strip().strip("[]").split(",")
+                 if item.strip().strip("'\""))
+
+
+def _import_methods(text: str) -> tuple[str, ...]:
+    methods = _bracketed_list(text)
+    for method in methods:
+        if method not in IMPORT_METHODS:
+            raise ValueError(f"unknown import method {method!r} (use {', '.join(IMPORT_METHODS)})")
+    return methods
+
+
+def _ports(text: str) -> tuple[int, ...]:
+    return tuple(_port(item) for item in _string_list(text))
+
+
+def _staging_dir(text: str) -> Path | None:
+    value = text.strip()
+    if not value:
+        return None
+    if not value.startswith("file://"):
+        raise ValueError(f"only file:// staging URIs are supported, got {value!r}")
+    return Path(value[len("file://"):])
+
+
+def _key_values(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in _string_list(text):
+        key, sep, value = item.partition(":")
+        if not sep or not key.strip():
+            raise ValueError(f"expected key:value pairs, got {item!r}")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
 def database_url(text: str) -> str:
     """Map Glance-style connection URLs onto the drivers Glint ships with."""
     url = text.strip()
@@ -186,6 +225,22 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
         "api", "validate_image_properties_with_metadefs", _boolean,
     ),
     ("database", "connection"): ("database", "url", database_url),
+    ("DEFAULT", "enabled_import_methods"): ("imports", "enabled_import_methods", _import_methods),
+    ("DEFAULT", "node_staging_uri"): ("imports", "staging_dir", _staging_dir),
+    ("import_filtering_opts", "allowed_schemes"): ("imports", "allowed_schemes", _string_list),
+    ("import_filtering_opts", "disallowed_schemes"): ("imports", "disallowed_schemes", _string_list),
+    ("import_filtering_opts", "allowed_hosts"): ("imports", "allowed_hosts", _string_list),
+    ("import_filtering_opts", "disallowed_hosts"): ("imports", "disallowed_hosts", _string_list),
+    ("import_filtering_opts", "allowed_ports"): ("imports", "allowed_ports", _ports),
+    ("import_filtering_opts", "disallowed_ports"): ("imports", "disallowed_ports", _ports),
+    ("image_import_opts", "image_import_plugins"): (
+        "imports", "image_import_plugins", _bracketed_list,
+    ),
+    ("image_conversion", "output_format"): ("imports", "conversion_output_format", _string),
+    ("inject_metadata_properties", "inject"): ("imports", "inject_metadata", _key_values),
+    ("inject_metadata_properties", "ignore_user_roles"): (
+        "imports", "inject_ignore_user_roles", _string_list,
+    ),
     ("glance_store", "stores"): ("store", "stores", _string_list),
     ("glance_store", "default_store"): ("store", "default_store", _string),
     ("glance_store", "filesystem_store_datadir"): ("store", "filesystem_store_datadir", Path),
@@ -245,7 +300,7 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
     settings = embedded_settings(data_dir)
     groups: dict[str, dict[str, Any]] = {
         "server": {}, "api": {}, "database": {}, "store": {}, "auth": {}, "healthcheck": {},
-        "policy": {},
+        "policy": {}, "imports": {},
     }
     parser = read_files(paths)
     store_sections = _store_section_types(parser)
@@ -276,6 +331,7 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
         auth=replace(AuthSettings(), **groups["auth"], config_files=tuple(paths)),
         policy=_resolve_policy_paths(replace(PolicySettings(), **groups["policy"]), paths),
         healthcheck=replace(HealthcheckSettings(), **groups["healthcheck"]),
+        imports=replace(ImportSettings(), **groups["imports"]),
     )
     validate(settings)
     return settings

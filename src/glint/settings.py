@@ -109,6 +109,30 @@ class PolicySettings:
     property_protection_rule_format: str = "roles"
 
 
+DEFAULT_IMPORT_METHODS = ("glance-direct", "web-download", "copy-image")
+IMPORT_METHODS = ("glance-direct", "web-download", "copy-image", "glance-download")
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    """Interoperable import: `[DEFAULT] enabled_import_methods`, `node_staging_uri`,
+    `[import_filtering_opts]` and `[image_import_opts]`."""
+
+    enabled_import_methods: tuple[str, ...] = DEFAULT_IMPORT_METHODS
+    # None: a "staging" folder beside the filesystem store's folder.
+    staging_dir: Path | None = None
+    allowed_schemes: tuple[str, ...] = ("http", "https")
+    disallowed_schemes: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    disallowed_hosts: tuple[str, ...] = ()
+    allowed_ports: tuple[int, ...] = (80, 443)
+    disallowed_ports: tuple[int, ...] = ()
+    image_import_plugins: tuple[str, ...] = ("no_op",)
+    conversion_output_format: str = "raw"
+    inject_metadata: tuple[tuple[str, str], ...] = ()
+    inject_ignore_user_roles: tuple[str, ...] = ("admin",)
+
+
 @dataclass(frozen=True)
 class HealthcheckSettings:
     disable_by_file_path: Path | None = None
@@ -123,6 +147,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     healthcheck: HealthcheckSettings = field(default_factory=HealthcheckSettings)
+    imports: ImportSettings = field(default_factory=ImportSettings)
 
 
 def embedded_settings(data_dir: Path) -> Settings:

@@ -44,6 +44,8 @@ async def create_image(request: Request) -> Response:
     image = await run_in_threadpool(services.images.create, context_of(request), body)
     location = str(request.url_for("image", image_id=image.id))
     headers = {"Location": location}
+    if services.imports.methods():
+        headers["OpenStack-image-import-methods"] = ",".join(services.imports.methods())
     if services.stores.multistore:
         headers["OpenStack-image-store-ids"] = ",".join(
             info.id for info in services.stores.infos() if not info.read_only)

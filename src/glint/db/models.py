@@ -205,3 +205,34 @@ class MetadefAssociationRow(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
     __table_args__ = (UniqueConstraint("namespace_id", "resource_type_id"),)
+
+
+class TaskRow(Base):
+    """An asynchronous task (Glance's tasks + task_info): image imports run as
+    `api_image_import` tasks whose state lives here, so any worker can pick
+    one up again after a restart."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(30))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    # JSON documents.
+    input: Mapped[str] = mapped_column(Text, default="{}")
+    result: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text, default="")
+    request_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        Index(None, "image_id"),
+        Index(None, "status", "updated_at"),
+        Index(None, "owner", "deleted"),
+    )

@@ -8,10 +8,13 @@ from glint.db.session import Database
 from glint.domain.policy import Policy
 from glint.services.image_data import ImageDataServices
 from glint.services.images import ImageServices
+from glint.services.imports import ImportServices
 from glint.services.members import MemberServices
 from glint.services.metadef_contents import MetadefContentServices
 from glint.services.metadefs import MetadefServices
+from glint.services.staging import Staging, staging_folder
 from glint.services.stores import StoreServices
+from glint.services.tasks import TaskServices
 from glint.settings import Settings
 from glint.stores.registry import StoreRegistry
 
@@ -27,6 +30,8 @@ class Services:
     placement: StoreServices
     metadefs: MetadefServices
     metadef_contents: MetadefContentServices
+    imports: ImportServices
+    tasks: TaskServices
 
 
 def build_services(settings: Settings, db: Database, stores: StoreRegistry, policy: Policy) -> Services:
@@ -41,4 +46,9 @@ def build_services(settings: Settings, db: Database, stores: StoreRegistry, poli
         placement=StoreServices(images=images, stores=stores),
         metadefs=MetadefServices(db=db),
         metadef_contents=MetadefContentServices(db=db),
+        imports=ImportServices(
+            images=images, data=ImageDataServices(images=images, stores=stores), stores=stores,
+            settings=settings.imports, staging=Staging(staging_folder(settings)),
+        ),
+        tasks=TaskServices(images=images),
     )

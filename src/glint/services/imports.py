@@ -1,0 +1,407 @@
+"""Interoperable image import: stage, then import as a background task.
+
+`stage` streams PUT /stage into the staging area (image queued -> uploading,
+format-inspected like an upload). `start_import` checks the request, takes
+the image's import lock (`os_glance_import_task`), moves it to `importing`
+and records an `api_image_import` task in the database. The task runs on
+the event loop of the worker that accepted it (`launch`); its state lives in
+the database, so if that worker dies, any worker picks it up again
+(`resume_stalled`): a running task touches its row every HEARTBEAT, and one
+silent for STALLED_AFTER is taken over. A task always ends: on success the
+image is active; on any failure it is queued again with its lock released
+and `os_glance_failed_import` naming the store, never left `importing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+
+from glint.db import repositories as repo
+from glint.db import task_repositories as tasks_repo
+from glint.domain import lifecycle
+from glint.domain.context import RequestContext
+from glint.domain.errors import Conflict, InvalidInput, NotFound
+from glint.domain.image import Image, ImageStatus
+from glint.domain.import_filter import ImportFilter, check_uri
+from glint.domain.task import Task, TaskStatus, TaskType
+from glint.services.image_data import ImageDataServices, _inspected
+from glint.services.images import ImageServices, now
+from glint.services.import_plugins import inject_properties, run_plugins
+from glint.services.staging import Staging
+from glint.settings import ImportSettings
+from glint.stores.hashing import HashingStream, ImageTooLarge
+from glint.stores.registry import StoreRegistry
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = timedelta(seconds=15)
+STALLED_AFTER = timedelta(minutes=2)
+# A pending task its worker never started (it died first).
+UNCLAIMED_AFTER = timedelta(seconds=30)
+RESUME_EVERY = timedelta(seconds=30)
+MAX_REDIRECTS = 5
+LOCK = "os_glance_import_task"
+IMPORTING_TO = "os_glance_importing_to_stores"
+FAILED = "os_glance_failed_import"
+# Long ago: a task marked with it counts as stalled at once.
+EPOCH = datetime(2000, 1, 1)
+
+
+class ImportFailed(Exception):
+    """An import step failed; the message is recorded on the task."""
+
+
+def resolve_host(host: str, port: int) -> Sequence[str]:
+    return [str(info[4][0])
+            for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+
+
+@dataclass
+class ImportServices:
+    images: ImageServices
+    data: ImageDataServices
+    stores: StoreRegistry
+    settings: ImportSettings
+    staging: Staging
+    resolve: Any = resolve_host
+    _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    @property
+    def filter(self) -> ImportFilter:
+        s = self.settings
+        return ImportFilter(s.allowed_schemes, s.disallowed_schemes, s.allowed_hosts,
+                            s.disallowed_hosts, s.allowed_ports, s.disallowed_ports)
+
+    def methods(self) -> list[str]:
+        return list(self.settings.enabled_import_methods)
+
+    # Staging ---------------------------------------------------------------
+
+    async def stage(self, ctx: RequestContext, image_id: str, body: AsyncIterator[bytes],
+                    *, expected_size: int | None) -> None:
+        """PUT /stage: keep the body in the staging area; image queued -> uploading."""
+        if "glance-direct" not in self.settings.enabled_import_methods:
+            raise NotFound("'glance-direct' method is not available at this site.")
+        cap = self.images.api.image_size_cap
+        if expected_size is not None and expected_size > cap:
+            raise ImageTooLarge(cap)
+        image = await run_in_threadpool(self._begin_stage, ctx, image_id)
+        detection = self.data._detection_for(image)
+        stream = HashingStream(_inspected(body, detection) if detection else body,
+                               algorithm=self.images.api.hashing_algorithm, size_cap=cap,
+                               expected_size=expected_size)
+        try:
+            size = await self.staging.write(image.id, stream.blocks())
+            self.data._virtual_size(image, detection)
+            await run_in_threadpool(self._end_stage, image.id, size)
+        except BaseException:
+            self.staging.remove(image.id)
+            await asyncio.shield(run_in_threadpool(self._revert, image.id, ImageStatus.UPLOADING))
+            raise
+
+    def _begin_stage(self, ctx: RequestContext, image_id: str) -> Image:
+        with self.images.db.writing() as session:
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
+            self.images.policy.enforce("modify_image", ctx, target)
+            if image.status != ImageStatus.QUEUED:
+                raise Conflict(f"Image {image.id} is {image.status}; only a queued image can "
+                               "be staged")
+            lifecycle.transition(image.status, ImageStatus.UPLOADING)
+            if not repo.change_status(session, image.id, ImageStatus.QUEUED,
+                                      ImageStatus.UPLOADING, now()):
+                raise Conflict(f"Image {image.id} is already receiving data")
+            return image
+
+    def _end_stage(self, image_id: str, size: int) -> None:
+        with self.images.db.writing() as session:
+            repo.change_status(session, image_id, ImageStatus.UPLOADING, ImageStatus.UPLOADING,
+                               now(), size=size)
+
+    def _revert(self, image_id: str, status: ImageStatus) -> bool:
+        with self.images.db.writing() as session:
+            return repo.change_status(
+                session, image_id, status, ImageStatus.QUEUED, now(), size=None,
+                virtual_size=None, checksum=None, os_hash_algo=None, os_hash_value=None,
+            )
+
+    # Starting an import ----------------------------------------------------
+
+    def start_import(self, ctx: RequestContext, image_id: str, body: Any) -> Task:
+        """POST /import: check the request, lock the image, record the task (202)."""
+        method = self._parse_request(body)
+        with self.images.db.writing() as session:
+            image, target = self.images.load_visible(session, ctx, image_id)
+            self.images.policy.enforce("modify_image", ctx, target)
+            self._check_importable(image, method)
+            task = Task(
+                id=str(uuid.uuid4()), type=TaskType.API_IMAGE_IMPORT, status=TaskStatus.PENDING,
+                owner=image.owner or ctx.project_id, created_at=now(), updated_at=now(),
+                image_id=image.id, request_id=ctx.request_id, user_id=ctx.user_id,
+                input={"image_id": image.id, "import_req": body,
+                       "backend": [self.stores.default_store().name]},
+            )
+            lifecycle.transition(image.status, ImageStatus.IMPORTING)
+            if not repo.change_status(session, image.id, image.status, ImageStatus.IMPORTING,
+                                      now()):
+                raise Conflict(f"Image {image.id} changed while the import was requested")
+            tasks_repo.drop_image_properties(session, image.id, (FAILED,))
+            tasks_repo.set_image_property(session, image.id, LOCK, task.id)
+            tasks_repo.set_image_property(session, image.id, IMPORTING_TO,
+                                          self.stores.default_store().name)
+            for name, value in inject_properties(self.settings, ctx):
+                tasks_repo.set_image_property(session, image.id, name, value)
+            tasks_repo.insert_task(session, task)
+        log.info("import %s of image %s by %s accepted (task %s)", method, image.id,
+                 ctx.user_id, task.id)
+        return task
+
+    def _parse_request(self, body: Any) -> str:
+        if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
+            raise InvalidInput("Import request requires a 'method' field.")
+        name = body["method"].get("name")
+        if not isinstance(name, str):
+            raise InvalidInput("Import request requires a 'name' field.")
+        if name not in self.settings.enabled_import_methods:
+            raise InvalidInput(f"Unknown import method name '{name}'.")
+        for flag in ("all_stores", "all_stores_must_succeed"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise InvalidInput(f"'{flag}' must be boolean value only")
+        if body.get("stores") or body.get("all_stores"):
+            raise InvalidInput("This site does not have multiple stores; omit 'stores'.")
+        if name in ("copy-image", "glance-download"):
+            raise InvalidInput(f"Import method '{name}' needs multiple stores, which this "
+                               "site does not have.")
+        if name == "web-download":
+            uri = body["method"].get("uri")
+            if not isinstance(uri, str) or not uri:
+                raise InvalidInput("Import method web-download requires a 'uri'.")
+            check_uri(uri, self.filter, self.resolve)
+        return name
+
+    def _check_importable(self, image: Image, method: str) -> None:
+        if image.status == ImageStatus.ACTIVE:
+            raise Conflict("Image with status active cannot be target for import")
+        if image.container_format is None:
+            raise Conflict("'container_format' needs to be set before import")
+        if image.disk_format is None:
+            raise Conflict("'disk_format' needs to be set before import")
+        if method == "web-download" and image.status != ImageStatus.QUEUED:
+            raise Conflict("Image needs to be in 'queued' state to use 'web-download' method")
+        if method == "glance-direct":
+            if image.status != ImageStatus.UPLOADING:
+                raise Conflict("Image needs to be staged before 'glance-direct' method can be "
+                               "used")
+            if not self.staging.exists(image.id):
+                raise Conflict(f"Image {image.id} has no staged data; stage it again")
+        if image.status not in (ImageStatus.QUEUED, ImageStatus.UPLOADING):
+            raise Conflict(f"Image {image.id} is {image.status} and cannot be imported")
+
+    # Running tasks ---------------------------------------------------------
+
+    def launch(self, task_id: str) -> None:
+        """Run the task in the background of this worker (call on the event loop)."""
+        if task_id not in self._running:
+            self._running[task_id] = asyncio.create_task(self._run(task_id))
+            self._running[task_id].add_done_callback(lambda _: self._running.pop(task_id, None))
+
+    async def _run(self, task_id: str) -> None:
+        task = await run_in_threadpool(self._claim, task_id)
+        if task is None:
+            return
+        heartbeat = asyncio.create_task(self._heartbeat(task_id))
+        try:
+            await self._execute(task)
+        except asyncio.CancelledError:
+            # The worker is stopping: let the next one take the task over at once.
+            await asyncio.shield(run_in_threadpool(self._release, task_id))
+            raise
+        except Exception as exc:
+            message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+            log.warning("import task %s of image %s failed: %s", task.id, task.image_id, message)
+            await asyncio.shield(run_in_threadpool(self._fail, task, message))
+        finally:
+            heartbeat.cancel()
+
+    def _claim(self, task_id: str) -> Task | None:
+        with self.images.db.writing() as session:
+            task = tasks_repo.get_task(session, task_id)
+            if task is None or task.status not in (TaskStatus.PENDING, TaskStatus.PROCESSING):
+                return None
+            if not tasks_repo.change_task(session, task.id, task.status, TaskStatus.PROCESSING,
+                                          now(), unchanged_since=task.updated_at):
+                return None
+            task.status = TaskStatus.PROCESSING
+            return task
+
+    async def _heartbeat(self, task_id: str) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT.total_seconds())
+            await run_in_threadpool(self._touch, task_id)
+
+    def _touch(self, task_id: str) -> None:
+        with self.images.db.writing() as session:
+            tasks_repo.change_task(session, task_id, TaskStatus.PROCESSING, TaskStatus.PROCESSING,
+                                   now())
+
+    def _release(self, task_id: str) -> None:
+        with self.images.db.writing() as session:
+            tasks_repo.change_task(session, task_id, TaskStatus.PROCESSING, TaskStatus.PROCESSING,
+                                   EPOCH)
+
+    async def _execute(self, task: Task) -> None:
+        image = await run_in_threadpool(self._importing_image, task)
+        request = task.input.get("import_req")
+        assert isinstance(request, dict)
+        if request["method"]["name"] == "web-download":
+            await self._download(image.id, str(request["method"]["uri"]))
+        if not self.staging.exists(image.id):
+            raise ImportFailed("The staged data of the image is missing")
+        image = await run_plugins(self, image, task)
+        store = self.stores.default_store()
+        detection = self.data._detection_for(image)
+        stream = HashingStream(
+            _inspected(self.staging.read(image.id), detection) if detection
+            else self.staging.read(image.id),
+            algorithm=self.images.api.hashing_algorithm, size_cap=self.images.api.image_size_cap,
+        )
+        stored = await store.write(image.id, stream.blocks())
+        try:
+            virtual_size = self.data._virtual_size(image, detection)
+            await run_in_threadpool(self._succeed, task, image, stored.location,
+                                    stream.digests(), virtual_size)
+        except BaseException:
+            await asyncio.shield(store.delete(stored.location))
+            raise
+        self.staging.remove(image.id)
+
+    def _importing_image(self, task: Task) -> Image:
+        with self.images.db.reading() as session:
+            image = repo.get_image(session, task.image_id or "")
+        if image is None:
+            raise ImportFailed("The image was deleted")
+        if image.status != ImageStatus.IMPORTING or image.properties.get(LOCK) != task.id:
+            raise ImportFailed(f"Image {image.id} is {image.status}, not importing for this task")
+        return image
+
+    def _succeed(self, task: Task, image: Image, location: Any, digests: Any,
+                 virtual_size: int | None) -> None:
+        with self.images.db.writing() as session:
+            if not repo.change_status(
+                session, image.id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, now(),
+                size=digests.size, virtual_size=virtual_size, checksum=digests.checksum,
+                os_hash_algo=digests.os_hash_algo, os_hash_value=digests.os_hash_value,
+            ):
+                raise ImportFailed("The image was deleted or changed during the import")
+            repo.set_locations(session, image.id, [location])
+            tasks_repo.drop_image_properties(session, image.id, (LOCK, IMPORTING_TO))
+            tasks_repo.change_task(session, task.id, TaskStatus.PROCESSING, TaskStatus.SUCCESS,
+                                   now(), result={"image_id": image.id}, message="")
+
+    def _fail(self, task: Task, message: str) -> None:
+        self.staging.remove(task.image_id or "")
+        with self.images.db.writing() as session:
+            image_id = task.image_id or ""
+            image = repo.get_image(session, image_id)
+            if image is not None and image.properties.get(LOCK) == task.id:
+                self._unlock_failed(session, image_id)
+            tasks_repo.change_task(session, task.id, (TaskStatus.PENDING, TaskStatus.PROCESSING),
+                                   TaskStatus.FAILURE, now(), message=message[:2000])
+
+    def _unlock_failed(self, session: Any, image_id: str) -> None:
+        repo.change_status(
+            session, image_id, ImageStatus.IMPORTING, ImageStatus.QUEUED, now(), size=None,
+            virtual_size=None, checksum=None, os_hash_algo=None, os_hash_value=None,
+        )
+        tasks_repo.drop_image_properties(session, image_id, (LOCK, IMPORTING_TO))
+        tasks_repo.set_image_property(session, image_id, FAILED,
+                                      self.stores.default_store().name)
+
+    # web-download ----------------------------------------------------------
+
+    async def _download(self, image_id: str, uri: str) -> None:
+        """Fetch `uri` into the staging area, checking every redirect target."""
+        cap = self.images.api.image_size_cap
+        timeout = httpx.Timeout(60.0, connect=10.0)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False,
+                                     trust_env=False) as client:
+            current = uri
+            for _ in range(MAX_REDIRECTS + 1):
+                await run_in_threadpool(check_uri, current, self.filter, self.resolve)
+                try:
+                    async with client.stream("GET", current) as response:
+                        if response.is_redirect and "location" in response.headers:
+                            current = urljoin(current, response.headers["location"])
+                            continue
+                        if response.status_code != 200:
+                            raise ImportFailed(f"{uri} answered {response.status_code}")
+                        await self.staging.write(image_id, _capped(response.aiter_bytes(), cap))
+                        return
+                except httpx.HTTPError as exc:
+                    raise ImportFailed(f"Downloading {uri} failed: {exc}") from exc
+        raise ImportFailed(f"{uri} redirected more than {MAX_REDIRECTS} times")
+
+    # Recovery --------------------------------------------------------------
+
+    async def keep_resuming(self) -> None:
+        """Forever: pick up tasks whose worker died, release images left importing."""
+        while True:
+            try:
+                await self.resume_stalled()
+            except Exception:
+                log.exception("resuming stalled imports failed")
+            await asyncio.sleep(RESUME_EVERY.total_seconds())
+
+    async def resume_stalled(self) -> int:
+        stalled = await run_in_threadpool(self._stalled_tasks)
+        for task in stalled:
+            if task.id not in self._running:
+                log.warning("resuming import task %s of image %s", task.id, task.image_id)
+                self.launch(task.id)
+        await run_in_threadpool(self._release_orphans)
+        return len(stalled)
+
+    def _stalled_tasks(self) -> list[Task]:
+        with self.images.db.reading() as session:
+            candidates = tasks_repo.runnable_tasks(session, TaskType.API_IMAGE_IMPORT,
+                                                   now() - STALLED_AFTER)
+        unclaimed = now() - UNCLAIMED_AFTER
+        return [t for t in candidates
+                if t.status == TaskStatus.PROCESSING or t.updated_at < unclaimed]
+
+    def _release_orphans(self) -> None:
+        """Images importing with no live task (e.g. created by a crashed older
+        version, or whose task row was lost) go back to queued."""
+        with self.images.db.writing() as session:
+            for image_id in repo.stalled_images(session, ImageStatus.IMPORTING,
+                                                now() - STALLED_AFTER):
+                live = tasks_repo.list_tasks(session, image_id=image_id, status="processing") \
+                    + tasks_repo.list_tasks(session, image_id=image_id, status="pending")
+                if not live:
+                    log.warning("image %s was importing with no task; it is queued again",
+                                image_id)
+                    self._unlock_failed(session, image_id)
+
+    async def stop(self) -> None:
+        for running in list(self._running.values()):
+            running.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+
+async def _capped(chunks: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > cap:
+            raise ImageTooLarge(cap)
+        yield chunk
