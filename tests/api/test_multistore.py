@@ -167,3 +167,19 @@ def test_without_multistore(member: Caller) -> None:
 
 def test_multistore_folder_layout(multistore: GlintServer) -> None:
     assert Path(multistore.folder / "fast").is_dir() and Path(multistore.folder / "cheap").is_dir()
+
+
+def test_locations_for_services_and_admins(owner: Caller, boss: Caller,
+                                           multistore: GlintServer) -> None:
+    image = _active(owner, b"where am I")
+    path = f"/v2/images/{image['id']}/locations"
+    assert owner.http.get(path).status_code == 403
+    # Nova asks with the user's token and its own service token: the user's project.
+    service = Caller(multistore.url, owner.project_id, ("member", "reader", "service"))
+    for caller in (boss, service):
+        response = caller.http.get(path)
+        assert response.status_code == 200, response.text
+        assert response.json() == [{
+            "url": (multistore.folder / "fast" / str(image["id"])).resolve().as_uri(),
+            "metadata": {"store": "fast"}}]
+    assert boss.http.get(f"/v2/images/{uuid.uuid4()}/locations").status_code == 404

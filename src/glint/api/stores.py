@@ -1,11 +1,12 @@
-"""Routes for several stores: GET /v2/info/stores[/detail], DELETE /v2/stores/{store}/{image}."""
+"""Routes for stores: GET /v2/info/stores[/detail], DELETE /v2/stores/{store}/{image},
+GET /v2/images/{id}/locations."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from glint.api.deps import context_of, services_of
+from glint.api.deps import context_of, run_in_threadpool, services_of
 from glint.api.routing import resource
 
 
@@ -19,6 +20,18 @@ async def list_stores_detail(request: Request) -> Response:
     return JSONResponse({"stores": stores})
 
 
+async def image_locations(request: Request) -> Response:
+    services = services_of(request)
+    found = await run_in_threadpool(services.placement.locations, context_of(request),
+                                    request.path_params["image_id"])
+    multistore = services.stores.multistore
+    return JSONResponse([
+        {"url": location.url,
+         "metadata": {**location.metadata, **({"store": location.store} if multistore else {})}}
+        for location in found
+    ])
+
+
 async def delete_from_store(request: Request) -> Response:
     await services_of(request).placement.delete_from_store(
         context_of(request), request.path_params["store_id"], request.path_params["image_id"])
@@ -29,4 +42,5 @@ routes = [
     resource("/v2/info/stores", GET=list_stores),
     resource("/v2/info/stores/detail", GET=list_stores_detail),
     resource("/v2/stores/{store_id}/{image_id}", DELETE=delete_from_store),
+    resource("/v2/images/{image_id}/locations", GET=image_locations),
 ]

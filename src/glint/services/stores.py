@@ -111,6 +111,14 @@ class StoreServices:
             raise NotFound("Image data not found in any store")
         raise StoreUnavailable(f"Image storage failed: {failure.message}", failure.store)
 
+    def locations(self, ctx: RequestContext, image_id: str) -> list[Location]:
+        """GET /v2/images/{id}/locations (2.17): where the data is, in read order;
+        for services and admins (fetch_image_location)."""
+        with self.images.db.reading() as session:
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
+            self.images.policy.enforce("fetch_image_location", ctx, target)
+        return self.ordered(image.locations, None)
+
     async def delete_from_store(self, ctx: RequestContext, store_name: str, image_id: str) -> None:
         """DELETE /v2/stores/{store}/{image}: remove one copy of an active image's data."""
         if not self.stores.multistore:
