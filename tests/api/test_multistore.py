@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -183,3 +185,19 @@ def test_locations_for_services_and_admins(owner: Caller, boss: Caller,
             "url": (multistore.folder / "fast" / str(image["id"])).resolve().as_uri(),
             "metadata": {"store": "fast"}}]
     assert boss.http.get(f"/v2/images/{uuid.uuid4()}/locations").status_code == 404
+
+
+def test_declared_size_beyond_free_space_is_413(owner: Caller, multistore: GlintServer) -> None:
+    declared = shutil.disk_usage(multistore.folder / "fast").free + (1 << 30)
+    if declared >= 1 << 40:
+        pytest.skip("more free space than the default image_size_cap")
+    image = owner.create()
+
+    def body() -> Iterator[bytes]:
+        yield b"x" * 1024
+
+    response = owner.http.put(f"/v2/images/{image['id']}/file", content=body(),
+                              headers={**OCTET, "x-openstack-image-size": str(declared)})
+    assert response.status_code == 413, response.text
+    assert owner.http.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+    assert str(image["id"]) not in " ".join(os.listdir(multistore.folder / "fast"))
