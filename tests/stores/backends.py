@@ -30,7 +30,14 @@ S3_ACCESS_KEY = "glintkey"
 S3_SECRET_KEY = "glintsecret"
 
 
+POLICY_RC = Path("/usr/sbin/policy-rc.d")
+
+
 def _apt_install(package: str) -> None:
+    # Without policy-rc.d, Debian's postinst would start the package's own nginx on port 80.
+    if not POLICY_RC.exists() and os.geteuid() == 0:
+        POLICY_RC.write_text("#!/bin/sh\nexit 101\n")
+        POLICY_RC.chmod(0o755)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
     if subprocess.run(command, env=env, stdin=subprocess.DEVNULL,
