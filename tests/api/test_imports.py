@@ -232,7 +232,7 @@ def test_unsafe_download_is_refused(site: Site) -> None:
 
 def test_import_is_picked_up_after_a_restart(tmp_path: Path) -> None:
     """A task whose worker died is run by the next server; an image left
-    importing with no task goes back to queued."""
+    importing with no task goes back to queued; stray staged data is removed."""
     url = f"sqlite:///{tmp_path / 'glint.db'}"
     data = os.urandom(50_000)
     with glint_server(tmp_path, url) as server:
@@ -256,9 +256,13 @@ def test_import_is_picked_up_after_a_restart(tmp_path: Path) -> None:
              "inp": json.dumps({"image_id": image["id"],
                                 "import_req": {"method": {"name": "glance-direct"}}})})
     engine.dispose()
+    stray = tmp_path / "staging" / str(uuid.uuid4())
+    stray.write_bytes(b"left by a deleted image")
     with glint_server(tmp_path, url) as server:
         caller = Caller(server.url, caller.project_id, ("member", "reader"))
         shown = _wait(caller, image["id"], "active")
         assert shown["status"] == "active"
         assert shown["checksum"] == hashlib.md5(data).hexdigest()
         assert _wait(caller, orphan["id"], "queued")["status"] == "queued"
+        assert not stray.exists()
+        assert not list((tmp_path / "staging").iterdir())

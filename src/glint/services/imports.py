@@ -369,7 +369,26 @@ class ImportServices:
                 log.warning("resuming import task %s of image %s", task.id, task.image_id)
                 self.launch(task.id)
         await run_in_threadpool(self._release_orphans)
+        await run_in_threadpool(self._clean_staging)
         return len(stalled)
+
+    def _clean_staging(self) -> None:
+        """Remove staged data (and leftovers of plugins or writes) of images that are
+        neither uploading nor importing: deleted, reverted, or unknown."""
+        if not self.staging.folder.is_dir():
+            return
+        for path in self.staging.folder.iterdir():
+            try:
+                image_id = str(uuid.UUID(path.name.lstrip(".").split(".", 1)[0]))
+            except ValueError:
+                continue
+            with self.images.db.reading() as session:
+                image = repo.get_image(session, image_id, details=False)
+            if image is None or image.status not in (ImageStatus.UPLOADING,
+                                                     ImageStatus.IMPORTING):
+                log.info("removing staged data %s of image %s, which is %s", path.name,
+                         image_id, image.status if image else "gone")
+                path.unlink(missing_ok=True)
 
     def _stalled_tasks(self) -> list[Task]:
         with self.images.db.reading() as session:
