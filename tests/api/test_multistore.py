@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import Caller
 from tests.servers import GlintServer, glint_server
+from tests.stores.backends import WebServer, nginx
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -201,3 +203,56 @@ def test_declared_size_beyond_free_space_is_413(owner: Caller, multistore: Glint
     assert response.status_code == 413, response.text
     assert owner.http.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
     assert str(image["id"]) not in " ".join(os.listdir(multistore.folder / "fast"))
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    with nginx(tmp_path_factory.mktemp("nginx")) as server:
+        yield server
+
+
+def _published(web: WebServer, data: bytes) -> str:
+    name = uuid.uuid4().hex
+    (web.root / name).write_bytes(data)
+    return f"{web.url}/{name}"
+
+
+def test_add_location_for_services(owner: Caller, web: WebServer,
+                                   multistore: GlintServer) -> None:
+    data = os.urandom(100_000)
+    url = _published(web, data)
+    service = Caller(multistore.url, owner.project_id, ("member", "reader", "service"))
+    image = owner.create()
+    path = f"/v2/images/{image['id']}/locations"
+    body = {"url": url, "validation_data": {"os_hash_algo": "sha512",
+                                            "os_hash_value": hashlib.sha512(data).hexdigest()}}
+    assert service.http.post(path, json=body).status_code == 202
+    shown = owner.http.get(f"/v2/images/{image['id']}").json()
+    assert shown["status"] == "active" and shown["size"] == len(data)
+    assert shown["checksum"] == hashlib.md5(data).hexdigest() and shown["stores"] == "web"
+    assert owner.http.get(f"/v2/images/{image['id']}/file").content == data
+    ranged = owner.http.get(f"/v2/images/{image['id']}/file", headers={"Range": "bytes=10-19"})
+    assert ranged.status_code == 206 and ranged.content == data[10:20]
+    assert service.http.get(path).json() == [{"url": url, "metadata": {"store": "web"}}]
+    assert service.http.post(path, json={"url": url}).status_code == 409  # not queued
+
+
+def test_add_location_checks(owner: Caller, boss: Caller, web: WebServer) -> None:
+    url = _published(web, b"some data")
+    image = boss.create()
+    path = f"/v2/images/{image['id']}/locations"
+    wrong = {"url": url, "validation_data": {"os_hash_algo": "sha512",
+                                             "os_hash_value": "0" * 128}}
+    assert boss.http.post(path, json=wrong).status_code == 400
+    assert boss.http.post(path, json={"url": url, "validation_data": {
+        "os_hash_algo": "sha256", "os_hash_value": "0" * 64}}).status_code == 400
+    assert boss.http.post(path, json={"url": "file:///etc/passwd"}).status_code == 400
+    assert boss.http.post(path, json={"url": f"{web.url}/missing"}).status_code == 400
+    assert boss.http.post(path, json={"href": url}).status_code == 400
+    assert boss.http.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+    assert boss.http.post(path, json={"url": url}).status_code == 202
+    assert boss.http.get(f"/v2/images/{image['id']}/file").content == b"some data"
+    # Owners without the service role: not until the URI filter guards the URLs.
+    mine = owner.create()
+    assert owner.http.post(f"/v2/images/{mine['id']}/locations",
+                           json={"url": url}).status_code == 403

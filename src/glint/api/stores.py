@@ -6,8 +6,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from glint.api.deps import context_of, run_in_threadpool, services_of
+from glint.api.deps import context_of, json_object, run_in_threadpool, services_of
 from glint.api.routing import resource
+from glint.services.locations import LocationServices, parse_new_location
 
 
 async def list_stores(request: Request) -> Response:
@@ -32,6 +33,14 @@ async def image_locations(request: Request) -> Response:
     ])
 
 
+async def add_image_location(request: Request) -> Response:
+    services = services_of(request)
+    new = parse_new_location(await json_object(request))
+    locations = LocationServices(images=services.images, stores=services.stores)
+    await locations.add(context_of(request), request.path_params["image_id"], new)
+    return Response(status_code=202)
+
+
 async def delete_from_store(request: Request) -> Response:
     await services_of(request).placement.delete_from_store(
         context_of(request), request.path_params["store_id"], request.path_params["image_id"])
@@ -42,5 +51,5 @@ routes = [
     resource("/v2/info/stores", GET=list_stores),
     resource("/v2/info/stores/detail", GET=list_stores_detail),
     resource("/v2/stores/{store_id}/{image_id}", DELETE=delete_from_store),
-    resource("/v2/images/{image_id}/locations", GET=image_locations),
+    resource("/v2/images/{image_id}/locations", GET=image_locations, POST=add_image_location),
 ]
