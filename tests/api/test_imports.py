@@ -266,3 +266,72 @@ def test_import_is_picked_up_after_a_restart(tmp_path: Path) -> None:
         assert _wait(caller, orphan["id"], "queued")["status"] == "queued"
         assert not stray.exists()
         assert not list((tmp_path / "staging").iterdir())
+
+
+def test_stores_need_a_multistore_site(site: Site) -> None:
+    image = site.member.create(disk_format="raw")
+    response = site.member.http.post(f"/v2/images/{image['id']}/import", json={
+        "method": {"name": "web-download", "uri": f"{site.web.url}/ok.raw"}, "stores": ["x"]})
+    assert response.status_code == 400
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Caller]:
+    folder = tmp_path_factory.mktemp("import-multistore")
+    extra: dict[str, dict[str, object]] = {
+        "DEFAULT": {"enabled_backends": "fast:file, cheap:file, web:http"},
+        "glance_store": {"default_backend": "fast"},
+        "fast": {"filesystem_store_datadir": folder / "fast"},
+        "cheap": {"filesystem_store_datadir": folder / "cheap"},
+        "web": {},
+    }
+    with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
+        yield Caller(server.url, uuid.uuid4().hex, ("member", "reader"))
+
+
+def _staged(caller: Caller, data: bytes) -> object:
+    image = caller.create(disk_format="raw")
+    assert caller.http.put(f"/v2/images/{image['id']}/stage", content=data,
+                           headers=OCTET).status_code == 204
+    return image["id"]
+
+
+@pytest.mark.parametrize(("body", "header", "stores"), [
+    ({"stores": ["fast", "cheap"]}, None, {"fast", "cheap"}),
+    ({"all_stores": True}, None, {"fast", "cheap"}),
+    ({}, "cheap", {"cheap"}),
+    ({}, None, {"fast"}),
+])
+def test_import_to_several_stores(multi: Caller, body: dict[str, object], header: str | None,
+                                  stores: set[str]) -> None:
+    data = os.urandom(70_000)
+    image_id = _staged(multi, data)
+    response = multi.http.post(f"/v2/images/{image_id}/import",
+                               json={"method": {"name": "glance-direct"}, **body},
+                               headers={"X-Image-Meta-Store": header} if header else {})
+    assert response.status_code == 202, response.text
+    shown = _wait(multi, image_id, "active", "queued")
+    assert shown["status"] == "active", _tasks(multi, image_id)
+    assert set(str(shown["stores"]).split(",")) == stores
+    assert "os_glance_failed_import" not in shown and "os_glance_importing_to_stores" not in shown
+    assert multi.http.get(f"/v2/images/{image_id}/file").content == data
+    [task] = _tasks(multi, image_id)
+    assert set(task["input"]["backend"]) == stores  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("body", "header", "status"), [
+    ({"stores": ["nowhere"]}, None, 409),
+    ({"stores": ["web"]}, None, 409),
+    ({"stores": ["fast"], "all_stores": True}, None, 400),
+    ({"stores": ["fast"]}, "cheap", 400),
+    ({"stores": "fast"}, None, 400),
+    ({"all_stores_must_succeed": "no"}, None, 400),
+])
+def test_bad_store_requests(multi: Caller, body: dict[str, object], header: str | None,
+                            status: int) -> None:
+    image_id = _staged(multi, b"abc")
+    response = multi.http.post(f"/v2/images/{image_id}/import",
+                               json={"method": {"name": "glance-direct"}, **body},
+                               headers={"X-Image-Meta-Store": header} if header else {})
+    assert response.status_code == status, response.text
+    assert multi.http.get(f"/v2/images/{image_id}").json()["status"] == "uploading"

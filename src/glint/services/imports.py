@@ -32,7 +32,7 @@ from glint.db import task_repositories as tasks_repo
 from glint.domain import lifecycle
 from glint.domain.context import RequestContext
 from glint.domain.errors import Conflict, InvalidInput, NotFound
-from glint.domain.image import Image, ImageStatus
+from glint.domain.image import Image, ImageStatus, Location
 from glint.domain.import_filter import ImportFilter, check_uri
 from glint.domain.task import Task, TaskStatus, TaskType
 from glint.services.image_data import ImageDataServices, _inspected
@@ -40,7 +40,8 @@ from glint.services.images import ImageServices, now
 from glint.services.import_plugins import inject_properties, run_plugins
 from glint.services.staging import Staging
 from glint.settings import ImportSettings
-from glint.stores.hashing import HashingStream, ImageTooLarge
+from glint.stores.base import StoreError, WritableStore
+from glint.stores.hashing import Digests, HashingStream, ImageTooLarge
 from glint.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -137,9 +138,15 @@ class ImportServices:
 
     # Starting an import ----------------------------------------------------
 
-    def start_import(self, ctx: RequestContext, image_id: str, body: Any) -> Task:
-        """POST /import: check the request, lock the image, record the task (202)."""
+    def start_import(self, ctx: RequestContext, image_id: str, body: Any,
+                     store_header: str | None = None) -> Task:
+        """POST /import: check the request, lock the image, record the task (202).
+
+        The data goes to the stores named by `stores` (or the X-Image-Meta-Store
+        header), to every writable store with `all_stores`, else to the default store.
+        """
         method = self._parse_request(body)
+        targets = self._targets(body, store_header)
         with self.images.db.writing() as session:
             image, target = self.images.load_visible(session, ctx, image_id)
             self.images.policy.enforce("modify_image", ctx, target)
@@ -148,8 +155,7 @@ class ImportServices:
                 id=str(uuid.uuid4()), type=TaskType.API_IMAGE_IMPORT, status=TaskStatus.PENDING,
                 owner=image.owner or ctx.project_id, created_at=now(), updated_at=now(),
                 image_id=image.id, request_id=ctx.request_id, user_id=ctx.user_id,
-                input={"image_id": image.id, "import_req": body,
-                       "backend": [self.stores.default_store().name]},
+                input={"image_id": image.id, "import_req": body, "backend": targets},
             )
             lifecycle.transition(image.status, ImageStatus.IMPORTING)
             if not repo.change_status(session, image.id, image.status, ImageStatus.IMPORTING,
@@ -157,8 +163,7 @@ class ImportServices:
                 raise Conflict(f"Image {image.id} changed while the import was requested")
             tasks_repo.drop_image_properties(session, image.id, (FAILED,))
             tasks_repo.set_image_property(session, image.id, LOCK, task.id)
-            tasks_repo.set_image_property(session, image.id, IMPORTING_TO,
-                                          self.stores.default_store().name)
+            tasks_repo.set_image_property(session, image.id, IMPORTING_TO, ",".join(targets))
             for name, value in inject_properties(self.settings, ctx):
                 tasks_repo.set_image_property(session, image.id, name, value)
             tasks_repo.insert_task(session, task)
@@ -177,8 +182,6 @@ class ImportServices:
         for flag in ("all_stores", "all_stores_must_succeed"):
             if flag in body and not isinstance(body[flag], bool):
                 raise InvalidInput(f"'{flag}' must be boolean value only")
-        if body.get("stores") or body.get("all_stores"):
-            raise InvalidInput("This site does not have multiple stores; omit 'stores'.")
         if name in ("copy-image", "glance-download"):
             raise InvalidInput(f"Import method '{name}' needs multiple stores, which this "
                                "site does not have.")
@@ -188,6 +191,33 @@ class ImportServices:
                 raise InvalidInput("Import method web-download requires a 'uri'.")
             check_uri(uri, self.filter, self.resolve)
         return name
+
+    def _targets(self, body: dict[str, Any], header: str | None) -> list[str]:
+        """The ids of the stores an import writes to; InvalidInput or Conflict (unknown store)."""
+        stores, all_stores = body.get("stores"), body.get("all_stores", False)
+        if stores is None and header:
+            stores = [header]
+        elif stores is not None and header:
+            raise InvalidInput("Stores given both in the body and the X-Image-Meta-Store header")
+        if stores is not None and all_stores:
+            raise InvalidInput("'stores' and 'all_stores' cannot be given together")
+        if not self.stores.multistore:
+            if stores or all_stores:
+                raise InvalidInput("This site does not have multiple stores; omit 'stores'.")
+            return [self.stores.default_store().name]
+        if all_stores:
+            return [info.id for info in self.stores.infos() if not info.read_only]
+        if stores is None:
+            return [self.stores.default_store().name]
+        if not isinstance(stores, list) or not stores or \
+                not all(isinstance(name, str) for name in stores):
+            raise InvalidInput("'stores' must be a non-empty list of store ids")
+        for name in stores:
+            try:
+                self.stores.writable(name)
+            except StoreError as exc:
+                raise Conflict(f"Store {name} cannot take the image: {exc.message}") from exc
+        return list(dict.fromkeys(stores))
 
     def _check_importable(self, image: Image, method: str) -> None:
         if image.status == ImageStatus.ACTIVE:
@@ -268,22 +298,59 @@ class ImportServices:
         if not self.staging.exists(image.id):
             raise ImportFailed("The staged data of the image is missing")
         image = await run_plugins(self, image, task)
-        store = self.stores.default_store()
-        detection = self.data._detection_for(image)
-        stream = HashingStream(
-            _inspected(self.staging.read(image.id), detection) if detection
-            else self.staging.read(image.id),
-            algorithm=self.images.api.hashing_algorithm, size_cap=self.images.api.image_size_cap,
-        )
-        stored = await store.write(image.id, stream.blocks())
+        backend = task.input.get("backend")
+        targets = [str(name) for name in backend] if isinstance(backend, list) and backend \
+            else [self.stores.default_store().name]
+        must_all = request.get("all_stores_must_succeed", True) is not False
+        written: list[tuple[WritableStore, Location]] = []
+        failed: list[str] = []
+        digests: Digests | None = None
+        virtual_size: int | None = None
         try:
-            virtual_size = self.data._virtual_size(image, detection)
-            await run_in_threadpool(self._succeed, task, image, stored.location,
-                                    stream.digests(), virtual_size)
+            for name in targets:
+                store = self.stores.writable(name)
+                detection = self.data._detection_for(image) if digests is None else None
+                stream = HashingStream(
+                    _inspected(self.staging.read(image.id), detection) if detection
+                    else self.staging.read(image.id),
+                    algorithm=self.images.api.hashing_algorithm,
+                    size_cap=self.images.api.image_size_cap,
+                )
+                try:
+                    stored = await store.write(image.id, stream.blocks())
+                except StoreError as exc:
+                    if must_all or len(targets) == 1:
+                        raise
+                    log.warning("import of image %s to store %s failed: %s", image.id, name,
+                                exc.message)
+                    failed.append(name)
+                    await run_in_threadpool(self._progress, image.id, targets, written, failed)
+                    continue
+                written.append((store, stored.location))
+                if digests is None:
+                    virtual_size = self.data._virtual_size(image, detection)
+                    digests = stream.digests()
+                await run_in_threadpool(self._progress, image.id, targets, written, failed)
+            if digests is None:
+                raise ImportFailed(f"The import failed in every store: {', '.join(failed)}")
+            await run_in_threadpool(self._succeed, task, image,
+                                    [location for _, location in written], digests,
+                                    virtual_size, failed)
         except BaseException:
-            await asyncio.shield(store.delete(stored.location))
+            for store, location in written:
+                await asyncio.shield(store.delete(location))
             raise
         self.staging.remove(image.id)
+
+    def _progress(self, image_id: str, targets: list[str],
+                  written: list[tuple[WritableStore, Location]], failed: list[str]) -> None:
+        """Show on the image which stores are still to do and which failed."""
+        done = {location.store for _, location in written} | set(failed)
+        with self.images.db.writing() as session:
+            tasks_repo.set_image_property(session, image_id, IMPORTING_TO,
+                                          ",".join(t for t in targets if t not in done))
+            if failed:
+                tasks_repo.set_image_property(session, image_id, FAILED, ",".join(failed))
 
     def _importing_image(self, task: Task) -> Image:
         with self.images.db.reading() as session:
@@ -294,8 +361,8 @@ class ImportServices:
             raise ImportFailed(f"Image {image.id} is {image.status}, not importing for this task")
         return image
 
-    def _succeed(self, task: Task, image: Image, location: Any, digests: Any,
-                 virtual_size: int | None) -> None:
+    def _succeed(self, task: Task, image: Image, locations: list[Location], digests: Digests,
+                 virtual_size: int | None, failed: list[str]) -> None:
         with self.images.db.writing() as session:
             if not repo.change_status(
                 session, image.id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, now(),
@@ -303,8 +370,10 @@ class ImportServices:
                 os_hash_algo=digests.os_hash_algo, os_hash_value=digests.os_hash_value,
             ):
                 raise ImportFailed("The image was deleted or changed during the import")
-            repo.set_locations(session, image.id, [location])
+            repo.set_locations(session, image.id, locations)
             tasks_repo.drop_image_properties(session, image.id, (LOCK, IMPORTING_TO))
+            if failed:
+                tasks_repo.set_image_property(session, image.id, FAILED, ",".join(failed))
             tasks_repo.change_task(session, task.id, TaskStatus.PROCESSING, TaskStatus.SUCCESS,
                                    now(), result={"image_id": image.id}, message="")
 
@@ -318,14 +387,17 @@ class ImportServices:
             tasks_repo.change_task(session, task.id, (TaskStatus.PENDING, TaskStatus.PROCESSING),
                                    TaskStatus.FAILURE, now(), message=message[:2000])
 
-    def _unlock_failed(self, session: Any, image_id: str) -> None:
+    def _unlock_failed(self, session: Any, image_id: str, stores: list[str] | None = None) -> None:
         repo.change_status(
             session, image_id, ImageStatus.IMPORTING, ImageStatus.QUEUED, now(), size=None,
             virtual_size=None, checksum=None, os_hash_algo=None, os_hash_value=None,
         )
+        image = repo.get_image(session, image_id)
+        pending = (image.properties.get(IMPORTING_TO) if image else None) or ""
         tasks_repo.drop_image_properties(session, image_id, (LOCK, IMPORTING_TO))
-        tasks_repo.set_image_property(session, image_id, FAILED,
-                                      self.stores.default_store().name)
+        failed = stores or [s for s in pending.split(",") if s] or \
+            [self.stores.default_store().name]
+        tasks_repo.set_image_property(session, image_id, FAILED, ",".join(failed))
 
     # web-download ----------------------------------------------------------
 
