@@ -195,3 +195,149 @@ def nginx(folder: Path) -> Iterator[WebServer]:
         yield WebServer(url, folder / "www")
     finally:
         _stop(process)
+
+
+SWIFT_VENV = Path(__file__).resolve().parent.parent / ".swift"
+SWIFT_REQUIREMENTS = ["swift==2.38.3"]
+SWIFT_USER = "glint:glint"
+SWIFT_KEY = "glintpass"
+
+
+def ensure_swift_installed() -> Path:
+    """Swift in its own virtual environment, tests/.swift (its pins must not meet Glint's)."""
+    stamp = SWIFT_VENV / ".installed"
+    if not stamp.exists():
+        subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(SWIFT_VENV)],
+                       check=True)
+        subprocess.run([str(SWIFT_VENV / "bin" / "pip"), "install", "-q", *SWIFT_REQUIREMENTS],
+                       check=True, stdin=subprocess.DEVNULL, timeout=1200)
+        stamp.write_text(" ".join(SWIFT_REQUIREMENTS) + "\n")
+    return SWIFT_VENV / "bin"
+
+
+@dataclass
+class SwiftServer:
+    auth_address: str
+    user: str
+    key: str
+
+    def options(self, **more: object) -> dict[str, object]:
+        """glance_store's swift options for this cluster (tempauth, auth v1)."""
+        return {"swift_store_auth_address": self.auth_address, "swift_store_user": self.user,
+                "swift_store_key": self.key, "swift_store_auth_version": "1",
+                "swift_store_container": f"glint-{uuid.uuid4().hex[:12]}",
+                "swift_store_create_container_on_put": "true", **more}
+
+
+_SWIFT_COMMON = """[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = {port}
+workers = 0
+user = {user}
+swift_dir = {etc}
+devices = {srv}
+mount_check = false
+log_udp_host = 127.0.0.1
+log_udp_port = {syslog}
+log_level = WARNING
+"""
+
+_SWIFT_PROXY = """
+[pipeline:main]
+pipeline = {pipeline}
+
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+allow_account_management = true
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = {memcached}
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:bulk]
+use = egg:swift#bulk
+[filter:tempauth]
+use = egg:swift#tempauth
+user_glint_glint = glintpass .admin
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+min_segment_size = 1
+[filter:dlo]
+use = egg:swift#dlo
+"""
+
+
+@contextmanager
+def swift(folder: Path) -> Iterator[SwiftServer]:
+    """An all-in-one Swift (proxy, object, container, account; tempauth; one replica)
+    with its memcached, on free ports; stopped at the end."""
+    from tests.keystone import memcached
+
+    bin_dir = ensure_swift_installed()
+    etc, srv, logs = folder / "etc", folder / "srv", folder / "log"
+    for path in (etc, srv / "d1", logs):
+        path.mkdir(parents=True, exist_ok=True)
+    (etc / "swift.conf").write_text(
+        "[swift-hash]\nswift_hash_path_suffix = glint\nswift_hash_path_prefix = glint\n"
+        "[storage-policy:0]\nname = Policy-0\ndefault = yes\n")
+    ports = {name: free_port() for name in ("proxy", "object", "container", "account", "syslog")}
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    processes: list[subprocess.Popen[bytes]] = []
+    with memcached() as memcached_servers:
+        for name in ("object", "container", "account", "proxy"):
+            text = _SWIFT_COMMON.format(port=ports[name], user=user, etc=etc, srv=srv,
+                                        syslog=ports["syslog"])
+            if name == "proxy":
+                text += _SWIFT_PROXY.format(memcached=memcached_servers, pipeline=" ".join(
+                    ["catch_errors", "gatekeeper", "healthcheck", "proxy-logging", "cache",
+                     "listing_formats", "bulk", "tempauth", "copy", "slo", "dlo",
+                     "proxy-logging", "proxy-server"]))
+            else:
+                text += (f"\n[pipeline:main]\npipeline = {name}-server\n\n"
+                         f"[app:{name}-server]\nuse = egg:swift#{name}\n")
+            (etc / f"{name}-server.conf").write_text(text)
+        for ring in ("account", "container", "object"):
+            builder = str(etc / f"{ring}.builder")
+            for step in (["create", "10", "1", "1"],
+                         ["add", f"r1z1-127.0.0.1:{ports[ring]}/d1", "100"], ["rebalance"]):
+                subprocess.run([str(bin_dir / "swift-ring-builder"), builder, *step],
+                               capture_output=True, check=step[0] != "rebalance")
+        try:
+            for name in ("object", "container", "account", "proxy"):
+                with open(logs / f"{name}.log", "wb") as output:
+                    processes.append(subprocess.Popen(
+                        [str(bin_dir / f"swift-{name}-server"), str(etc / f"{name}-server.conf"),
+                         "-v"], stdin=subprocess.DEVNULL, stdout=output,
+                        stderr=subprocess.STDOUT, start_new_session=True))
+            auth = f"http://127.0.0.1:{ports['proxy']}/auth/v1.0"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if all(httpx.get(f"http://127.0.0.1:{ports[n]}/", timeout=1) for n in
+                           ("object", "container", "account")) and httpx.get(
+                            auth, headers={"X-Auth-User": SWIFT_USER, "X-Auth-Key": SWIFT_KEY},
+                            timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                    raise RuntimeError("swift did not start:\n" + "\n".join(
+                        (logs / f"{n}.log").read_text()[-1500:]
+                        for n in ("object", "container", "account", "proxy")))
+                time.sleep(0.2)
+            yield SwiftServer(auth, SWIFT_USER, SWIFT_KEY)
+        finally:
+            for process in processes:
+                _stop(process)

@@ -21,7 +21,7 @@ from glint.stores.base import Store, WritableStore
 from glint.stores.filesystem import FilesystemStore
 from glint.stores.http import HttpStore
 from glint.stores.options import BackendConfig
-from tests.stores.backends import S3Server, WebServer, nginx, seaweedfs
+from tests.stores.backends import S3Server, SwiftServer, WebServer, nginx, seaweedfs, swift
 
 MIB = 1024 * 1024
 
@@ -37,6 +37,12 @@ class Backend:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def swift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServer]:
+    with swift(tmp_path_factory.mktemp("swift")) as server:
         yield server
 
 
@@ -86,6 +92,34 @@ def _s3_backend(server: S3Server) -> Backend:
     return Backend(store, seed, contents, f"s3://{server.endpoint.split('//')[1]}/other/x")
 
 
+def _swift_backend(server: SwiftServer) -> Backend:
+    from glint.stores.swift import SwiftStore
+
+    # Small segments, so a few MiB already take the large-object path.
+    options = server.options(swift_store_large_object_size="6",
+                             swift_store_large_object_chunk_size="5")
+    config = BackendConfig("swifty", "swift", "swifty", {k: str(v) for k, v in options.items()})
+    store = SwiftStore.from_config(config)
+    container = str(options["swift_store_container"])
+
+    async def seed(data: bytes) -> Location:
+        return (await store.write(str(uuid.uuid4()), chunks(data))).location
+
+    def contents() -> list[str]:
+        from swiftclient.client import Connection
+
+        connection = Connection(authurl=server.auth_address, user=server.user, key=server.key)
+        found = []
+        for name in (container, f"{container}_segments"):
+            try:
+                found += [f"{name}:{o['name']}" for o in connection.get_container(name)[1]]
+            except Exception:  # noqa: BLE001 - no container yet: nothing stored
+                pass
+        return sorted(found)
+
+    return Backend(store, seed, contents, "swift+http://example.com/v1/other/x")
+
+
 def _http_backend(server: WebServer) -> Backend:
     store = HttpStore("web")
 
@@ -98,12 +132,14 @@ def _http_backend(server: WebServer) -> Backend:
                    "ftp://example.com/x")
 
 
-@pytest.fixture(params=["file", "s3", "http"])
+@pytest.fixture(params=["file", "s3", "swift", "http"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "file":
         found = _file_backend(tmp_path)
     elif request.param == "s3":
         found = _s3_backend(request.getfixturevalue("s3_server"))
+    elif request.param == "swift":
+        found = _swift_backend(request.getfixturevalue("swift_server"))
     else:
         found = _http_backend(request.getfixturevalue("web_server"))
     yield found
@@ -112,10 +148,12 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await closer()
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "s3", "swift"])
 async def writable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "file":
         found = _file_backend(tmp_path)
+    elif request.param == "swift":
+        found = _swift_backend(request.getfixturevalue("swift_server"))
     else:
         found = _s3_backend(request.getfixturevalue("s3_server"))
     assert isinstance(found.store, WritableStore)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from glint.settings import StoreSettings
 
-STORE_TYPES = ("file", "http", "s3")
+STORE_TYPES = ("file", "http", "s3", "swift")
 
 # Options every store section may carry (glance_store's multi-store options).
 COMMON_OPTIONS = frozenset({"store_description", "weight"})
@@ -37,6 +37,13 @@ OPTIONS_BY_TYPE: dict[str, frozenset[str]] = {
         "s3_store_create_bucket_on_put", "s3_store_bucket_url_format",
         "s3_store_large_object_size", "s3_store_large_object_chunk_size",
         "s3_store_thread_pools", "s3_store_region_name", "s3_store_cacert",
+    }),
+    "swift": frozenset({
+        "swift_store_auth_address", "swift_store_user", "swift_store_key",
+        "swift_store_auth_version", "swift_store_container",
+        "swift_store_create_container_on_put", "swift_store_large_object_size",
+        "swift_store_large_object_chunk_size", "swift_store_auth_insecure",
+        "swift_store_cacert", "swift_store_region", "swift_store_multi_tenant",
     }),
 }
 

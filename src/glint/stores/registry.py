@@ -107,6 +107,10 @@ def build_store(config: BackendConfig) -> Store:
         from glint.stores.s3 import S3Store
 
         return S3Store.from_config(config)
+    if config.type == "swift":
+        from glint.stores.swift import SwiftStore
+
+        return SwiftStore.from_config(config)
     raise StoreError(config.name, f"unknown store type {config.type!r}")
 
 

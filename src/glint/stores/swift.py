@@ -1,0 +1,345 @@
+"""The swift store: one object per image in a container of an OpenStack Swift cluster.
+
+glance_store's single-tenant options. Data of a declared size below
+`swift_store_large_object_size` MiB is streamed in one PUT; anything else
+(or of unknown size) as segments of `swift_store_large_object_chunk_size`
+MiB in `<container>_segments`, joined by a static large object manifest.
+Every PUT streams (chunked transfer); one that is cut short is abandoned by
+Swift, and segments of a failed upload are deleted, so nothing is left.
+
+python-swiftclient is synchronous and a connection serves one thread at a
+time: each of the store's threads keeps its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import queue
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlparse
+
+import swiftclient.client
+import swiftclient.exceptions
+
+from glint.domain.image import Location
+from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreError, StoreUnreachable
+from glint.stores.options import BackendConfig, OptionError
+
+MIB = 1024 * 1024
+READ_BLOCK = 1 * MIB
+_END = object()
+_ABORT = object()
+
+
+class _Abandoned(Exception):
+    """Raised inside a request body to make the HTTP client give up the request."""
+
+
+class SwiftStore:
+    """Image data as objects `<container>/<image id>`."""
+
+    def __init__(
+        self, name: str, *, auth_address: str, user: str, key: str, auth_version: str = "1",
+        container: str = "glance", create_container_on_put: bool = False,
+        large_object_size: int = 5120 * MIB, chunk_size: int = 200 * MIB,
+        insecure: bool = False, cacert: str | None = None, region: str | None = None,
+        threads: int = 8,
+    ) -> None:
+        self.name = name
+        self.container = container
+        self.create_container_on_put = create_container_on_put
+        self.large_object_size = large_object_size
+        self.chunk_size = chunk_size
+        self._auth = auth_address.rstrip("/")
+        parsed = urlparse(self._auth)
+        self._scheme = "swift+https" if parsed.scheme == "https" else "swift+http"
+        self._prefix = f"{parsed.netloc}{parsed.path}"
+        tenant, _, plain_user = user.rpartition(":")
+        options: dict[str, Any] = {"region_name": region} if region else {}
+        if auth_version != "1" and tenant:
+            options["tenant_name"] = tenant
+            options["project_name"] = tenant
+        self._connect = functools.partial(
+            swiftclient.client.Connection, authurl=self._auth,
+            user=user if auth_version == "1" or not tenant else plain_user, key=key,
+            auth_version=auth_version, os_options=options, insecure=insecure, cacert=cacert,
+            retries=1, timeout=60,
+        )
+        self._local = threading.local()
+        self._threads = ThreadPoolExecutor(threads, f"glint-swift-{name}")
+
+    @classmethod
+    def from_config(cls, config: BackendConfig) -> SwiftStore:
+        """The store glance_store's swift_store_* options describe; raises OptionError."""
+        if config.boolean("swift_store_multi_tenant", False):
+            raise OptionError(config.section, "swift_store_multi_tenant",
+                              "multi-tenant Swift is not supported")
+        version = config.text("swift_store_auth_version", "2") or "2"
+        if version not in ("1", "2", "3"):
+            raise OptionError(config.section, "swift_store_auth_version",
+                              f"must be 1, 2 or 3, got {version!r}")
+        return cls(
+            config.name, auth_address=config.required("swift_store_auth_address"),
+            user=config.required("swift_store_user"), key=config.required("swift_store_key"),
+            auth_version=version,
+            container=config.text("swift_store_container", "glance") or "glance",
+            create_container_on_put=config.boolean("swift_store_create_container_on_put", False),
+            large_object_size=config.integer("swift_store_large_object_size", 5120,
+                                             minimum=1) * MIB,
+            chunk_size=config.integer("swift_store_large_object_chunk_size", 200,
+                                      minimum=1) * MIB,
+            insecure=config.boolean("swift_store_auth_insecure", False),
+            cacert=config.text("swift_store_cacert"), region=config.text("swift_store_region"),
+        )
+
+    def properties(self) -> dict[str, object]:
+        return {"container": self.container,
+                "large_object_size": self.large_object_size // MIB,
+                "large_object_chunk_size": self.chunk_size // MIB}
+
+    async def aclose(self) -> None:
+        self._threads.shutdown(wait=False)
+
+    # Locations -----------------------------------------------------------
+
+    def _url(self, key: str) -> str:
+        return f"{self._scheme}://{self._prefix}/{self.container}/{key}"
+
+    def accepts(self, url: str) -> bool:
+        try:
+            self._key_of(url)
+        except DataNotFound:
+            return False
+        return True
+
+    def _key_of(self, url: str) -> str:
+        """The object name of one of this store's URLs; credentials glance_store put
+        into its URLs (swift+http://user:key@host/...) are ignored."""
+        parsed = urlparse(url)
+        rest = f"{parsed.netloc.rpartition('@')[2]}{parsed.path}"
+        container, _, key = rest.removeprefix(self._prefix + "/").partition("/")
+        if (parsed.scheme not in ("swift", "swift+http", "swift+https")
+                or not rest.startswith(self._prefix + "/") or container != self.container
+                or not key or "/" in key):
+            raise DataNotFound(self.name, f"location {url!r} is not in this store")
+        return key
+
+    # Calls ---------------------------------------------------------------
+
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect()
+        return connection
+
+    def _run(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self._connection(), method)(*args, **kwargs)
+
+    async def _call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._threads, functools.partial(self._run, method, *args, **kwargs))
+        except swiftclient.exceptions.ClientException as exc:
+            raise self._error(exc) from exc
+        except _Abandoned:
+            raise
+        except Exception as exc:
+            raise StoreUnreachable(self.name, f"cannot reach {self._auth}: {exc}") from exc
+
+    def _error(self, exc: swiftclient.exceptions.ClientException) -> StoreError:
+        status = exc.http_status or 0
+        message = f"{status or ''} {exc.msg} {exc.http_reason or ''}".strip()
+        if status == 404:
+            return DataNotFound(self.name, message)
+        if status == 0 or status >= 500:
+            return StoreUnreachable(self.name, message)
+        return StoreError(self.name, message)
+
+    async def check(self) -> None:
+        try:
+            await self._call("head_container", self.container)
+        except DataNotFound as exc:
+            if not self.create_container_on_put:
+                raise StoreError(self.name, f"container {self.container!r} does not exist and "
+                                 "swift_store_create_container_on_put is off") from exc
+
+    # Reading -------------------------------------------------------------
+
+    async def size(self, location: Location) -> int:
+        head = await self._call("head_object", self.container, self._key_of(location.url))
+        return int(head["content-length"])
+
+    async def read(
+        self, location: Location, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        key = self._key_of(location.url)
+        if length == 0:
+            return
+        headers = {}
+        if start or length is not None:
+            end = "" if length is None else str(start + length - 1)
+            headers["Range"] = f"bytes={start}-{end}"
+        _, body = await self._call("get_object", self.container, key,
+                                   resp_chunk_size=READ_BLOCK, headers=headers)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    block = await loop.run_in_executor(self._threads, next, body, b"")
+                except Exception as exc:
+                    raise StoreUnreachable(self.name, f"reading {key} failed: {exc}") from exc
+                if not block:
+                    break
+                for offset in range(0, len(block), READ_CHUNK_SIZE):
+                    yield block[offset:offset + READ_CHUNK_SIZE]
+        finally:
+            closer = getattr(body, "close", None)
+            if closer is not None:
+                closer()
+
+    # Writing -------------------------------------------------------------
+
+    async def write(self, image_id: str, chunks: AsyncIterator[bytes],
+                    size_hint: int | None = None) -> StoredData:
+        key = str(uuid.UUID(image_id))
+        if self.create_container_on_put:
+            await self._call("put_container", self.container)
+        source = _Source(chunks)
+        if size_hint is not None and size_hint < self.large_object_size:
+            size, _ = await self._stream_put(self.container, key, source, None)
+        else:
+            size = await self._write_segments(key, source)
+        return StoredData(location=Location(url=self._url(key), store=self.name), size=size)
+
+    async def _write_segments(self, key: str, source: _Source) -> int:
+        segments_container = f"{self.container}_segments"
+        await self._call("put_container", segments_container)
+        segments: list[dict[str, object]] = []
+        size = 0
+        try:
+            while not segments or not await source.at_end():
+                name = f"{key}/{len(segments) + 1:05d}"
+                part, etag = await self._stream_put(segments_container, name, source,
+                                                    self.chunk_size)
+                segments.append({"path": f"{segments_container}/{name}", "etag": etag,
+                                 "size_bytes": part})
+                size += part
+            if size == 0:
+                await self._stream_put(self.container, key, _Source(_nothing()), None)
+            else:
+                await self._call("put_object", self.container, key,
+                                 contents=json.dumps(segments),
+                                 query_string="multipart-manifest=put")
+        except BaseException:
+            await asyncio.shield(self._remove_segments(segments))
+            raise
+        if size == 0:
+            await self._remove_segments(segments)
+        return size
+
+    async def _remove_segments(self, segments: list[dict[str, object]]) -> None:
+        for segment in segments:
+            container, _, name = str(segment["path"]).partition("/")
+            try:
+                await self._call("delete_object", container, name)
+            except StoreError:
+                pass
+
+    async def _stream_put(self, container: str, name: str, source: _Source,
+                          limit: int | None) -> tuple[int, str]:
+        """PUT at most `limit` bytes of `source` (all with None) as one streamed request."""
+        handoff: queue.Queue[object] = queue.Queue(maxsize=2)
+
+        def body() -> Iterator[bytes]:
+            while True:
+                item = handoff.get()
+                if item is _END:
+                    return
+                if item is _ABORT:
+                    raise _Abandoned()
+                assert isinstance(item, bytes)
+                yield item
+
+        put = asyncio.ensure_future(self._call("put_object", container, name, contents=body()))
+        size = 0
+        try:
+            while limit is None or size < limit:
+                block = await source.take(None if limit is None else limit - size)
+                if block is None:
+                    break
+                await _hand_over(handoff, block, put, self.name)
+                size += len(block)
+            await _hand_over(handoff, _END, put, self.name)
+            etag = await put
+        except BaseException:
+            if not put.done():
+                handoff.put(_ABORT)
+            await asyncio.gather(put, return_exceptions=True)
+            raise
+        return size, str(etag)
+
+    async def delete(self, location: Location) -> None:
+        key = self._key_of(location.url)
+        try:
+            await self._call("delete_object", self.container, key,
+                             query_string="multipart-manifest=delete")
+        except DataNotFound:
+            pass
+
+
+async def _hand_over(handoff: queue.Queue[object], item: object, put: asyncio.Future[Any],
+                     store: str) -> None:
+    """Give `item` to the thread sending the request, unless the request already ended."""
+    while True:
+        try:
+            handoff.put_nowait(item)
+            return
+        except queue.Full:
+            if put.done():
+                put.result()
+                raise StoreError(store, "the upload ended before all data was sent") from None
+            await asyncio.sleep(0.002)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+class _Source:
+    """The incoming blocks, cut where a segment ends."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = aiter(chunks)
+        self._rest = b""
+        self._ended = False
+
+    async def _fill(self) -> None:
+        while not self._rest and not self._ended:
+            block = await anext(self._chunks, None)
+            if block is None:
+                self._ended = True
+            else:
+                self._rest = block
+
+    async def at_end(self) -> bool:
+        await self._fill()
+        return not self._rest
+
+    async def take(self, most: int | None) -> bytes | None:
+        await self._fill()
+        if not self._rest:
+            return None
+        if most is None or len(self._rest) <= most:
+            block, self._rest = self._rest, b""
+        else:
+            block, self._rest = self._rest[:most], self._rest[most:]
+        return block
+
