@@ -341,3 +341,137 @@ def swift(folder: Path) -> Iterator[SwiftServer]:
         finally:
             for process in processes:
                 _stop(process)
+
+
+CEPH_PACKAGES = ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph-common", "python3-rados", "python3-rbd"]
+CEPH_BINDINGS = Path(__file__).resolve().parent.parent / ".ceph-python"
+DEBIAN_PYTHON = Path("/usr/lib/python3/dist-packages")
+
+
+def ensure_ceph_installed() -> None:
+    """Ceph from Debian, and its rados/rbd bindings (cpython 3.11) visible to this venv
+    through a folder holding only them, so no other Debian package leaks in."""
+    if not shutil.which("ceph-mon") or not list(DEBIAN_PYTHON.glob("rbd.cpython-*.so")):
+        for package in CEPH_PACKAGES:
+            _apt_install(package)
+    CEPH_BINDINGS.mkdir(exist_ok=True)
+    for module in [*DEBIAN_PYTHON.glob("rados.cpython-*.so"), *DEBIAN_PYTHON.glob("rbd.cpython-*.so")]:
+        link = CEPH_BINDINGS / module.name
+        if not link.exists():
+            link.symlink_to(module)
+    site = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    pth = site / "glint-test-ceph.pth"
+    if not pth.exists():
+        pth.write_text(f"{CEPH_BINDINGS}\n")
+    if str(CEPH_BINDINGS) not in sys.path:
+        sys.path.append(str(CEPH_BINDINGS))
+
+
+def _free_port_range(count: int) -> int:
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(30000, 60000 - count)
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free port range")
+
+
+@dataclass
+class CephCluster:
+    conf: Path
+    pool: str
+
+
+_CEPH_CONF = """[global]
+fsid = {fsid}
+mon host = [v2:127.0.0.1:{mon},v1:127.0.0.1:{mon1}]
+auth cluster required = none
+auth service required = none
+auth client required = none
+auth allow insecure global id reclaim = false
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+ms bind ipv6 = false
+ms bind port min = {low}
+ms bind port max = {high}
+run dir = {run}/run
+pid file = {run}/run/$name.pid
+admin socket = {run}/run/$cluster-$name.asok
+log file = {run}/log/$name.log
+crash dir = {run}/crash
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon max pg per osd = 1000
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+mon data avail warn = 1
+mon data avail crit = 0
+osd objectstore = memstore
+memstore device bytes = 1073741824
+[mon.a]
+mon data = {run}/mon.a
+[osd.0]
+osd data = {run}/osd.0
+[mgr.x]
+mgr data = {run}/mgr.x
+"""
+
+
+@contextmanager
+def ceph(folder: Path, pool: str = "images") -> Iterator[CephCluster]:
+    """A one-node Ceph (mon, mgr, one memstore OSD, auth none) with an RBD pool; the
+    daemons fork, and are stopped by the PIDs they write into `folder`."""
+    ensure_ceph_installed()
+    for sub in ("run", "log", "crash", "mon.a", "osd.0", "mgr.x"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    base = _free_port_range(32)
+    conf = folder / "ceph.conf"
+    fsid = str(uuid.uuid4())
+    conf.write_text(_CEPH_CONF.format(fsid=fsid, mon=base, mon1=base + 1, low=base + 2,
+                                      high=base + 31, run=folder))
+
+    def run(*command: str) -> str:
+        done = subprocess.run(list(command), capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-2000:]}")
+        return done.stdout
+
+    c = ["-c", str(conf)]
+    try:
+        run("monmaptool", "--create", "--clobber", "--fsid", fsid, "--addv", "a",
+            f"[v2:127.0.0.1:{base},v1:127.0.0.1:{base + 1}]", str(folder / "monmap"))
+        run("ceph-mon", *c, "--mkfs", "-i", "a", "--monmap", str(folder / "monmap"))
+        run("ceph-mon", *c, "-i", "a")
+        osd_uuid = str(uuid.uuid4())
+        osd_id = run("ceph", *c, "--connect-timeout", "30", "osd", "new", osd_uuid).strip()
+        run("ceph-osd", *c, "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
+        run("ceph-osd", *c, "-i", osd_id)
+        run("ceph-mgr", *c, "-i", "x")
+        deadline = time.monotonic() + 60
+        while '"num_up_osds":1' not in run("ceph", *c, "osd", "stat", "-f", "json"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the OSD did not come up")
+            time.sleep(0.2)
+        run("ceph", *c, "osd", "pool", "create", pool, "8")
+        run("ceph", *c, "osd", "pool", "application", "enable", pool, "rbd")
+        run("rbd", *c, "pool", "init", pool)
+        yield CephCluster(conf, pool)
+    finally:
+        for pid_file in (folder / "run").glob("*.pid"):
+            try:
+                os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+            except (ValueError, ProcessLookupError):
+                pass

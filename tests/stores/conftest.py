@@ -8,6 +8,7 @@ so tests can check that nothing is left behind.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,16 @@ from glint.stores.base import Store, WritableStore
 from glint.stores.filesystem import FilesystemStore
 from glint.stores.http import HttpStore
 from glint.stores.options import BackendConfig
-from tests.stores.backends import S3Server, SwiftServer, WebServer, nginx, seaweedfs, swift
+from tests.stores.backends import (
+    CephCluster,
+    S3Server,
+    SwiftServer,
+    WebServer,
+    ceph,
+    nginx,
+    seaweedfs,
+    swift,
+)
 
 MIB = 1024 * 1024
 
@@ -44,6 +54,12 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 def swift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServer]:
     with swift(tmp_path_factory.mktemp("swift")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
+    with ceph(tmp_path_factory.mktemp("ceph")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +136,31 @@ def _swift_backend(server: SwiftServer) -> Backend:
     return Backend(store, seed, contents, "swift+http://example.com/v1/other/x")
 
 
+def _rbd_backend(cluster: CephCluster) -> Backend:
+    from glint.stores.rbd import RbdStore
+
+    config = BackendConfig("ceph", "rbd", "ceph", {
+        "rbd_store_pool": cluster.pool, "rbd_store_ceph_conf": str(cluster.conf),
+        "rbd_store_chunk_size": "4"})
+    store = RbdStore.from_config(config)
+
+    async def seed(data: bytes) -> Location:
+        return (await store.write(str(uuid.uuid4()), chunks(data))).location
+
+    def listing() -> set[str]:
+        listed = subprocess.run(["rbd", "-c", str(cluster.conf), "ls", cluster.pool],
+                                capture_output=True, text=True, check=True)
+        return set(listed.stdout.split())
+
+    # The pool is shared by the session: what this backend's test added.
+    before = listing()
+
+    def contents() -> list[str]:
+        return sorted(listing() - before)
+
+    return Backend(store, seed, contents, "rbd://fsid/otherpool/x/snap")
+
+
 def _http_backend(server: WebServer) -> Backend:
     store = HttpStore("web")
 
@@ -132,7 +173,7 @@ def _http_backend(server: WebServer) -> Backend:
                    "ftp://example.com/x")
 
 
-@pytest.fixture(params=["file", "s3", "swift", "http"])
+@pytest.fixture(params=["file", "s3", "swift", "rbd", "http"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "file":
         found = _file_backend(tmp_path)
@@ -140,6 +181,8 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         found = _s3_backend(request.getfixturevalue("s3_server"))
     elif request.param == "swift":
         found = _swift_backend(request.getfixturevalue("swift_server"))
+    elif request.param == "rbd":
+        found = _rbd_backend(request.getfixturevalue("ceph_cluster"))
     else:
         found = _http_backend(request.getfixturevalue("web_server"))
     yield found
@@ -148,12 +191,14 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await closer()
 
 
-@pytest.fixture(params=["file", "s3", "swift"])
+@pytest.fixture(params=["file", "s3", "swift", "rbd"])
 async def writable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "file":
         found = _file_backend(tmp_path)
     elif request.param == "swift":
         found = _swift_backend(request.getfixturevalue("swift_server"))
+    elif request.param == "rbd":
+        found = _rbd_backend(request.getfixturevalue("ceph_cluster"))
     else:
         found = _s3_backend(request.getfixturevalue("s3_server"))
     assert isinstance(found.store, WritableStore)

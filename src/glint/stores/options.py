@@ -20,7 +20,7 @@ from pathlib import Path
 
 from glint.settings import StoreSettings
 
-STORE_TYPES = ("file", "http", "s3", "swift")
+STORE_TYPES = ("file", "http", "s3", "swift", "rbd")
 
 # Options every store section may carry (glance_store's multi-store options).
 COMMON_OPTIONS = frozenset({"store_description", "weight"})
@@ -44,6 +44,10 @@ OPTIONS_BY_TYPE: dict[str, frozenset[str]] = {
         "swift_store_create_container_on_put", "swift_store_large_object_size",
         "swift_store_large_object_chunk_size", "swift_store_auth_insecure",
         "swift_store_cacert", "swift_store_region", "swift_store_multi_tenant",
+    }),
+    "rbd": frozenset({
+        "rbd_store_pool", "rbd_store_user", "rbd_store_ceph_conf", "rbd_store_chunk_size",
+        "rados_connect_timeout", "rbd_thin_provisioning",
     }),
 }
 

@@ -111,6 +111,10 @@ def build_store(config: BackendConfig) -> Store:
         from glint.stores.swift import SwiftStore
 
         return SwiftStore.from_config(config)
+    if config.type == "rbd":
+        from glint.stores.rbd import RbdStore
+
+        return RbdStore.from_config(config)
     raise StoreError(config.name, f"unknown store type {config.type!r}")
 
 

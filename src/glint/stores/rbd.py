@@ -1,0 +1,238 @@
+"""The rbd store: one Ceph RBD image per Glance image, with a protected snapshot `snap`
+that Nova and Cinder clone from (glance_store's `rbd` driver and location format
+`rbd://<fsid>/<pool>/<image>/snap`).
+
+Data is written to an RBD image under a temporary name, grown as it arrives
+(the size is often unknown), then renamed, snapshotted and the snapshot
+protected; a failed write removes the temporary image. The `rados` and `rbd`
+Python bindings come from Ceph (Debian: python3-rados, python3-rbd); they
+block, so every call runs on the store's own threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+from glint.domain.image import Location
+from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreError, StoreUnreachable
+from glint.stores.options import BackendConfig, OptionError
+
+T = TypeVar("T")
+MIB = 1024 * 1024
+SNAPSHOT = "snap"
+
+
+class RbdStore:
+    """Image data as RBD images in `pool`."""
+
+    def __init__(self, name: str, *, pool: str = "images", user: str | None = None,
+                 conf: str = "/etc/ceph/ceph.conf", chunk_size: int = 8 * MIB,
+                 connect_timeout: int = 0, threads: int = 8) -> None:
+        self.name = name
+        self.pool = pool
+        self.user = user
+        self.conf = conf
+        self.chunk_size = chunk_size
+        self.connect_timeout = connect_timeout
+        self._threads = ThreadPoolExecutor(threads, f"glint-rbd-{name}")
+        self._cluster: Any = None
+        self._ioctx: Any = None
+        self._fsid = ""
+
+    @classmethod
+    def from_config(cls, config: BackendConfig) -> RbdStore:
+        chunk_mib = config.integer("rbd_store_chunk_size", 8, minimum=1)
+        if chunk_mib & (chunk_mib - 1):
+            raise OptionError(config.section, "rbd_store_chunk_size",
+                              f"must be a power of two, got {chunk_mib}")
+        return cls(config.name, pool=config.text("rbd_store_pool", "images") or "images",
+                   user=config.text("rbd_store_user"),
+                   conf=config.text("rbd_store_ceph_conf", "/etc/ceph/ceph.conf") or "",
+                   chunk_size=chunk_mib * MIB,
+                   connect_timeout=config.integer("rados_connect_timeout", 0))
+
+    def properties(self) -> dict[str, object]:
+        return {"chunk_size": self.chunk_size, "pool": self.pool, "thin_provisioning": False}
+
+    # Connection ----------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._ioctx is None:
+            import rados
+
+            cluster = rados.Rados(conffile=self.conf, rados_id=self.user)
+            cluster.connect(timeout=self.connect_timeout or -1)
+            self._fsid = cluster.get_fsid()
+            self._ioctx = cluster.open_ioctx(self.pool)
+            self._cluster = cluster
+        return self._ioctx
+
+    async def _call(self, function: Callable[..., T], /, *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._threads, functools.partial(function, *args))
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: Exception) -> StoreError:
+        kind = type(exc).__name__
+        if kind in ("ImageNotFound", "ObjectNotFound"):
+            return DataNotFound(self.name, f"{kind}: {exc}")
+        if kind in ("TimedOut", "ConnectionShutdown", "PermissionError", "Error",
+                    "InterruptedOrTimeoutError") or isinstance(exc, OSError):
+            return StoreUnreachable(self.name, f"{kind}: {exc}")
+        return StoreError(self.name, f"{kind}: {exc}")
+
+    async def check(self) -> None:
+        await self._call(self._connect)
+
+    async def aclose(self) -> None:
+        def close() -> None:
+            if self._ioctx is not None:
+                self._ioctx.close()
+                self._cluster.shutdown()
+                self._ioctx = self._cluster = None
+        await self._call(close)
+        self._threads.shutdown(wait=False)
+
+    # Locations -----------------------------------------------------------
+
+    def accepts(self, url: str) -> bool:
+        try:
+            self._image_of(url)
+        except DataNotFound:
+            return False
+        return True
+
+    def _image_of(self, url: str) -> str:
+        parsed = urlparse(url)
+        parts = [unquote(p) for p in f"{parsed.netloc}{parsed.path}".split("/") if p]
+        if parsed.scheme != "rbd":
+            raise DataNotFound(self.name, f"location {url!r} is not an rbd location")
+        if len(parts) == 1:
+            return parts[0]  # glance_store's legacy rbd://<image>
+        if len(parts) == 4 and parts[1] == self.pool and (not self._fsid or parts[0] == self._fsid):
+            return parts[2]
+        raise DataNotFound(self.name, f"location {url!r} is not in pool {self.pool}")
+
+    # Reading -------------------------------------------------------------
+
+    def _open(self, name: str, snapshot: str | None = SNAPSHOT) -> Any:
+        import rbd
+
+        return rbd.Image(self._connect(), name, snapshot=snapshot, read_only=True)
+
+    async def size(self, location: Location) -> int:
+        name = self._image_of(location.url)
+
+        def measure() -> int:
+            with self._open(name) as image:
+                return int(image.size())
+
+        return await self._call(measure)
+
+    async def read(
+        self, location: Location, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        name = self._image_of(location.url)
+        image = await self._call(self._open, name)
+        try:
+            total = await self._call(image.size)
+            end = total if length is None else min(total, start + length)
+            position = start
+            while position < end:
+                want = min(READ_CHUNK_SIZE, end - position)
+                block: bytes = await self._call(image.read, position, want)
+                if not block:
+                    break
+                position += len(block)
+                yield block
+        finally:
+            await asyncio.shield(self._call(image.close))
+
+    # Writing -------------------------------------------------------------
+
+    async def write(self, image_id: str, chunks: AsyncIterator[bytes],
+                    size_hint: int | None = None) -> StoredData:
+        name = str(uuid.UUID(image_id))
+        temporary = f".{name}.{uuid.uuid4().hex}.partial"
+        await self._call(self._create, temporary, size_hint or 0)
+        size = 0
+        try:
+            image = await self._call(self._open_writable, temporary)
+            try:
+                capacity = size_hint or 0
+                async for block in chunks:
+                    if size + len(block) > capacity:
+                        capacity = max(size + len(block), capacity + self.chunk_size)
+                        await self._call(image.resize, capacity)
+                    await self._call(image.write, block, size)
+                    size += len(block)
+                if capacity != size:
+                    await self._call(image.resize, size)
+                await self._call(image.flush)
+            finally:
+                await asyncio.shield(self._call(image.close))
+            await self._call(self._publish, temporary, name)
+        except BaseException:
+            await asyncio.shield(self._remove_quietly(temporary))
+            raise
+        fsid = self._fsid
+        url = f"rbd://{fsid}/{self.pool}/{name}/{SNAPSHOT}"
+        return StoredData(location=Location(url=url, store=self.name), size=size)
+
+    def _create(self, name: str, size: int) -> None:
+        import rbd
+
+        order = self.chunk_size.bit_length() - 1
+        rbd.RBD().create(self._connect(), name, size, order=order, old_format=False,
+                         features=rbd.RBD_FEATURE_LAYERING)
+
+    def _open_writable(self, name: str) -> Any:
+        import rbd
+
+        return rbd.Image(self._connect(), name)
+
+    def _publish(self, temporary: str, name: str) -> None:
+        import rbd
+
+        ioctx = self._connect()
+        rbd.RBD().rename(ioctx, temporary, name)
+        with rbd.Image(ioctx, name) as image:
+            image.create_snap(SNAPSHOT)
+            image.protect_snap(SNAPSHOT)
+
+    async def _remove_quietly(self, name: str) -> None:
+        try:
+            await self._call(self._remove, name)
+        except StoreError:
+            pass
+
+    def _remove(self, name: str) -> None:
+        import rbd
+
+        ioctx = self._connect()
+        try:
+            with rbd.Image(ioctx, name) as image:
+                for snapshot in list(image.list_snaps()):
+                    if image.is_protected_snap(snapshot["name"]):
+                        image.unprotect_snap(snapshot["name"])
+                    image.remove_snap(snapshot["name"])
+        except rbd.ImageNotFound:
+            return
+        rbd.RBD().remove(ioctx, name)
+
+    async def delete(self, location: Location) -> None:
+        name = self._image_of(location.url)
+        try:
+            await self._call(self._remove, name)
+        except DataNotFound:
+            pass
