@@ -8,6 +8,7 @@ VMDK descriptor, the VHDX metadata table).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 
@@ -74,7 +75,7 @@ class Tail:
             del self.data[:-self.length]
 
 
-class Inspector:
+class Inspector(ABC):
     """One disk format. Subclasses declare regions in `__init__`, interpret
     them in `_inspect` (called after every block until `settled`), and answer
     `matches`, `virtual_size` and `safety_problems` once the stream ended.
@@ -136,12 +137,13 @@ class Inspector:
         self.finished = True
         self._inspect()
 
-    def _inspect(self) -> None:
+    def _inspect(self) -> None:  # noqa: B027 - raw has nothing to interpret
         """Interpret the regions captured so far; may add regions."""
 
     @property
+    @abstractmethod
     def matches(self) -> bool:
-        raise NotImplementedError
+        """Whether the data seen is this format (each format answers its own way)."""
 
     @property
     def virtual_size(self) -> int:
