@@ -12,6 +12,7 @@ import pytest
 from glint.config_file import ConfigError
 from glint.domain.context import RequestContext
 from glint.domain.image import Image, ImageStatus, Visibility
+from glint.domain.metadefs import Namespace, NamespaceVisibility
 from glint.domain.policy import Target
 from glint.services.authorization import build_policy
 from glint.settings import PolicySettings
@@ -23,6 +24,11 @@ POLICY = """\
 "publicize_image": "role:admin or role:member"
 "get_images": "role:admin"
 "prop_owner": "role:admin or role:member"
+# Members manage their own project's metadata definitions; object lists are admin-only.
+"add_metadef_namespace": "role:admin or role:member"
+"modify_metadef_namespace": "role:admin or (role:member and project_id:%(project_id)s)"
+"add_metadef_object": "role:admin or (role:member and project_id:%(project_id)s)"
+"get_metadef_objects": "role:admin"
 """
 
 ROLE_PROTECTIONS = """\
@@ -106,6 +112,35 @@ def test_policy_file_overrides_defaults(policy_server: GlintServer) -> None:
     assert admin.http.get("/v2/images").status_code == 200
 
 
+def test_policy_file_overrides_metadef_defaults(policy_server: GlintServer) -> None:
+    admin, member, reader = _cast(policy_server.url)
+    other = Caller(policy_server.url, uuid.uuid4().hex, ("member", "reader"))
+    name = f"OS::Test::{uuid.uuid4().hex[:8]}"
+    created = member.http.post("/v2/metadefs/namespaces",
+                               json={"namespace": name, "visibility": "public"})
+    assert created.status_code == 201, created.text  # default: admin only
+    assert created.json()["owner"] == member.project_id
+    renamed = member.http.put(f"/v2/metadefs/namespaces/{name}",
+                              json={"namespace": name, "visibility": "public",
+                                    "display_name": "Mine"})
+    assert renamed.status_code == 200, renamed.text
+    obj = {"name": "thing", "properties": {}}
+    assert member.http.post(f"/v2/metadefs/namespaces/{name}/objects",
+                            json=obj).status_code == 201
+    # Readable (public) but not the caller's: 403, never 404.
+    assert other.http.put(f"/v2/metadefs/namespaces/{name}",
+                          json={"namespace": name}).status_code == 403
+    assert other.http.post(f"/v2/metadefs/namespaces/{name}/objects",
+                           json={"name": "x"}).status_code == 403
+    # Object lists are the admin's alone; the object itself stays readable.
+    assert reader.http.get(f"/v2/metadefs/namespaces/{name}/objects").status_code == 403
+    assert reader.http.get(f"/v2/metadefs/namespaces/{name}/objects/thing").status_code == 200
+    assert admin.http.get(f"/v2/metadefs/namespaces/{name}/objects").json()["objects"]
+    # Untouched default: deleting stays admin-only.
+    assert member.http.delete(f"/v2/metadefs/namespaces/{name}").status_code == 403
+    assert admin.http.delete(f"/v2/metadefs/namespaces/{name}").status_code == 204
+
+
 def test_protected_property_create_update_delete(policy_server: GlintServer) -> None:
     admin, member, _ = _cast(policy_server.url)
     refused = member.http.post("/v2/images", json={"name": "p", "x_billing_code": "7"})
@@ -158,6 +193,17 @@ def test_legacy_defaults_when_new_defaults_are_off() -> None:
     legacy = build_policy(PolicySettings(enforce_new_defaults=False))
     assert not strict.allows("delete_image", reader, Target(MOMENT))
     assert legacy.allows("delete_image", reader, Target(MOMENT))  # "rule:default" is ""
+
+
+def test_legacy_metadef_defaults_let_anyone_read() -> None:
+    outsider = RequestContext(request_id="r", project_id="p2", roles=frozenset())
+    private = Namespace(namespace="N", visibility=NamespaceVisibility.PRIVATE, protected=False,
+                        owner="p2", created_at=datetime(2026, 1, 1), updated_at=datetime(2026, 1, 1))
+    strict = build_policy(PolicySettings()).metadefs
+    legacy = build_policy(PolicySettings(enforce_new_defaults=False)).metadefs
+    assert not strict.allows("get_metadef_namespace", outsider, private)
+    assert legacy.allows("get_metadef_namespace", outsider, private)  # "rule:metadef_default"
+    assert not legacy.allows("add_metadef_namespace", outsider)
 
 
 def test_system_scoped_tokens_do_not_pass_project_rules() -> None:

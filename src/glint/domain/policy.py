@@ -10,11 +10,12 @@ exactly as Glance does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from glint.domain.context import RequestContext
 from glint.domain.errors import Forbidden, NotFound
 from glint.domain.image import Image, Visibility
+from glint.domain.metadef_policy import MetadefPolicy, default_metadef_policy
 from glint.domain.property_rules import PropertyProtections
 
 
@@ -135,15 +136,17 @@ DEFAULT_RULES: dict[str, Rule] = {
 
 @dataclass(frozen=True)
 class Policy:
-    """A rule table, plus the property protections when an operator set some.
+    """A rule table, plus the property protections when an operator set some,
+    and the metadata definitions' rules.
 
-    The running service fills the table from oslo.policy (Glance's defaults
+    The running service fills the tables from oslo.policy (Glance's defaults
     with the operator's policy file over them, see services/authorization.py);
     DEFAULT_RULES states the same defaults as plain functions.
     """
 
     rules: dict[str, Rule]
     properties: PropertyProtections | None = None
+    metadefs: MetadefPolicy = field(default_factory=default_metadef_policy)
 
     def allows(self, action: str, ctx: RequestContext, target: Target) -> bool:
         return self.rules[action](ctx, target)

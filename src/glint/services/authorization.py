@@ -21,6 +21,8 @@ from oslo_policy import policy as oslo_policy
 
 from glint.config_file import ConfigError
 from glint.domain.context import RequestContext
+from glint.domain.metadef_policy import MetadefPolicy, NamespaceRule
+from glint.domain.metadefs import Namespace
 from glint.domain.policy import DEFAULT_RULES, Policy, Rule, Target
 from glint.domain.property_rules import (
     Check,
@@ -31,7 +33,7 @@ from glint.domain.property_rules import (
     no_one,
     role_check,
 )
-from glint.services.policy_defaults import IMAGE_RULES, rule_defaults
+from glint.services.policy_defaults import IMAGE_RULES, METADEF_RULES, rule_defaults
 from glint.settings import PolicySettings
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,17 @@ def target_dict(ctx: RequestContext, target: Target) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+def namespace_target(ctx: RequestContext, namespace: Namespace | None) -> dict[str, Any]:
+    """The policy target for a metadef rule, shaped as Glance's: the
+    namespace's owner and visibility, or the caller's project with none."""
+    if namespace is None:
+        values: dict[str, Any] = {"project_id": ctx.project_id}
+    else:
+        values = {"project_id": namespace.owner, "owner": namespace.owner,
+                  "visibility": str(namespace.visibility), "namespace": namespace.namespace}
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def _new_enforcer(settings: PolicySettings) -> oslo_policy.Enforcer:
     conf = cfg.ConfigOpts()
     conf(args=[], project="glance", default_config_files=[], default_config_dirs=[],
@@ -116,6 +129,18 @@ def _oslo_rule(enforcer: oslo_policy.Enforcer, name: str) -> Rule:
     return rule
 
 
+def _oslo_metadef_rule(enforcer: oslo_policy.Enforcer, name: str) -> NamespaceRule:
+    def rule(ctx: RequestContext, namespace: Namespace | None) -> bool:
+        try:
+            return bool(enforcer.enforce(name, namespace_target(ctx, namespace), credentials(ctx),
+                                         do_raise=False))
+        except oslo_policy.InvalidScope:
+            return False
+
+    rule.__name__ = name
+    return rule
+
+
 def build_policy(settings: PolicySettings) -> Policy:
     """Glance's defaults with the operator's policy file and property
     protections applied. Raises ConfigError naming the key for a file that
@@ -132,7 +157,9 @@ def build_policy(settings: PolicySettings) -> Policy:
         properties = load_property_protections(
             settings.property_protection_file, settings.property_protection_rule_format, enforcer
         )
-    return Policy(rules=rules, properties=properties)
+    metadefs = MetadefPolicy(rules={name: _oslo_metadef_rule(enforcer, name)
+                                    for name in METADEF_RULES})
+    return Policy(rules=rules, properties=properties, metadefs=metadefs)
 
 
 def _policy_check(enforcer: oslo_policy.Enforcer, rule_name: str) -> Check:

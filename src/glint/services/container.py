@@ -44,8 +44,8 @@ def build_services(settings: Settings, db: Database, stores: StoreRegistry, poli
         members=MemberServices(images=images),
         data=ImageDataServices(images=images, stores=stores),
         placement=StoreServices(images=images, stores=stores),
-        metadefs=MetadefServices(db=db),
-        metadef_contents=MetadefContentServices(db=db),
+        metadefs=MetadefServices(db=db, policy=policy.metadefs),
+        metadef_contents=MetadefContentServices(db=db, policy=policy.metadefs),
         imports=ImportServices(
             images=images, data=ImageDataServices(images=images, stores=stores), stores=stores,
             settings=settings.imports, staging=Staging(staging_folder(settings)),

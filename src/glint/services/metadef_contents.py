@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from glint.db import metadef_repositories as repo
-from glint.db.models import MetadefObjectRow, MetadefPropertyRow, MetadefTagRow
+from glint.db.models import MetadefNamespaceRow, MetadefObjectRow, MetadefPropertyRow, MetadefTagRow
 from glint.db.session import Database
 from glint.domain.context import RequestContext
 from glint.domain.errors import NotFound
+from glint.domain.metadef_policy import MetadefPolicy
 from glint.domain.metadefs import (
     MetadefObject,
     PropertyDefinition,
@@ -27,12 +30,14 @@ from glint.domain.metadefs import (
 )
 from glint.services.images import now
 from glint.services.metadefs import (
-    load_for_write,
     load_namespace,
     object_from,
     refuse_if_protected,
 )
 
+# Glance checks deleting every object or property as deleting the namespace.
+DELETE_ALL_RULES = {"objects": "delete_metadef_namespace",
+                    "properties": "delete_metadef_namespace", "tags": "delete_metadef_tags"}
 CHILD_TABLES = {"objects": MetadefObjectRow, "properties": MetadefPropertyRow, "tags": MetadefTagRow}
 
 
@@ -52,11 +57,16 @@ def property_from(body: dict[str, Any]) -> PropertyDefinition:
 @dataclass
 class MetadefContentServices:
     db: Database
+    policy: MetadefPolicy
+
+    def _load(self, session: Session, ctx: RequestContext, namespace: str,
+              action: str) -> MetadefNamespaceRow:
+        return load_namespace(session, self.policy, ctx, namespace, action)
 
     def delete_all(self, ctx: RequestContext, namespace: str, kind: str) -> None:
         """Remove every object, property or tag (`kind`) of a namespace."""
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, f"delete_metadef_{kind}")
+            row = self._load(session, ctx, namespace, DELETE_ALL_RULES[kind])
             refuse_if_protected(row, kind)
             repo.delete_children(session, row.id, CHILD_TABLES[kind])
 
@@ -64,11 +74,13 @@ class MetadefContentServices:
 
     def list_objects(self, ctx: RequestContext, namespace: str) -> list[MetadefObject]:
         with self.db.reading() as session:
-            return repo.list_objects(session, load_namespace(session, ctx, namespace).id)
+            row = self._load(session, ctx, namespace, "get_metadef_objects")
+            return repo.list_objects(session, row.id)
 
     def show_object(self, ctx: RequestContext, namespace: str, name: str) -> MetadefObject:
         with self.db.reading() as session:
-            found = repo.get_object(session, load_namespace(session, ctx, namespace).id, name)
+            row = self._load(session, ctx, namespace, "get_metadef_object")
+            found = repo.get_object(session, row.id, name)
         if found is None:
             raise _missing("object", name, namespace)
         return found
@@ -76,7 +88,7 @@ class MetadefContentServices:
     def create_object(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> MetadefObject:
         obj = object_from(body)
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "add_metadef_object")
+            row = self._load(session, ctx, namespace, "add_metadef_object")
             repo.insert_object(session, row.id, obj)
         return obj
 
@@ -85,7 +97,7 @@ class MetadefContentServices:
         """Replace an object (PUT), a rename included."""
         replacement = object_from(body)
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "modify_metadef_object")
+            row = self._load(session, ctx, namespace, "modify_metadef_object")
             current = repo.get_object(session, row.id, name)
             if current is None:
                 raise _missing("object", name, namespace)
@@ -95,7 +107,7 @@ class MetadefContentServices:
 
     def delete_object(self, ctx: RequestContext, namespace: str, name: str) -> None:
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "delete_metadef_object")
+            row = self._load(session, ctx, namespace, "delete_metadef_object")
             if repo.get_object(session, row.id, name) is None:
                 raise _missing("object", name, namespace)
             refuse_if_protected(row, "objects")
@@ -105,13 +117,14 @@ class MetadefContentServices:
 
     def list_properties(self, ctx: RequestContext, namespace: str) -> list[PropertyDefinition]:
         with self.db.reading() as session:
-            return repo.list_properties(session, load_namespace(session, ctx, namespace).id)
+            row = self._load(session, ctx, namespace, "get_metadef_properties")
+            return repo.list_properties(session, row.id)
 
     def show_property(self, ctx: RequestContext, namespace: str, name: str,
                       resource_type: str | None = None) -> PropertyDefinition:
         """A property; with `resource_type`, `name` carries that association's prefix."""
         with self.db.reading() as session:
-            row = load_namespace(session, ctx, namespace)
+            row = self._load(session, ctx, namespace, "get_metadef_property")
             stored_name = name
             if resource_type:
                 prefix = next((a.prefix for a in repo.associations(session, [row.id]).get(row.id, [])
@@ -131,7 +144,7 @@ class MetadefContentServices:
                         body: dict[str, Any]) -> PropertyDefinition:
         prop = property_from(body)
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "add_metadef_property")
+            row = self._load(session, ctx, namespace, "add_metadef_property")
             repo.insert_property(session, row.id, prop)
         return prop
 
@@ -139,7 +152,7 @@ class MetadefContentServices:
                         body: dict[str, Any]) -> PropertyDefinition:
         replacement = property_from(body)
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "modify_metadef_property")
+            row = self._load(session, ctx, namespace, "modify_metadef_property")
             current = repo.get_property(session, row.id, name)
             if current is None:
                 raise _missing("property", name, namespace)
@@ -149,7 +162,7 @@ class MetadefContentServices:
 
     def delete_property(self, ctx: RequestContext, namespace: str, name: str) -> None:
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "remove_metadef_property")
+            row = self._load(session, ctx, namespace, "remove_metadef_property")
             if repo.get_property(session, row.id, name) is None:
                 raise _missing("property", name, namespace)
             refuse_if_protected(row, "properties")
@@ -159,11 +172,13 @@ class MetadefContentServices:
 
     def list_tags(self, ctx: RequestContext, namespace: str, query: TagQuery) -> list[Tag]:
         with self.db.reading() as session:
-            return repo.list_tags(session, load_namespace(session, ctx, namespace).id, query)
+            row = self._load(session, ctx, namespace, "get_metadef_tags")
+            return repo.list_tags(session, row.id, query)
 
     def show_tag(self, ctx: RequestContext, namespace: str, name: str) -> Tag:
         with self.db.reading() as session:
-            found = repo.get_tag(session, load_namespace(session, ctx, namespace).id, name)
+            row = self._load(session, ctx, namespace, "get_metadef_tag")
+            found = repo.get_tag(session, row.id, name)
         if found is None:
             raise _missing("tag", name, namespace)
         return found
@@ -172,7 +187,7 @@ class MetadefContentServices:
         moment = now()
         tag = Tag(check_name("tag", name), moment, moment)
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "add_metadef_tag")
+            row = self._load(session, ctx, namespace, "add_metadef_tag")
             repo.insert_tags(session, row.id, [tag])
         return tag
 
@@ -184,7 +199,7 @@ class MetadefContentServices:
         tags = [Tag(name, moment, moment)
                 for name in check_unique("tag", [check_name("tag", n) for n in names])]
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "add_metadef_tags")
+            row = self._load(session, ctx, namespace, "add_metadef_tags")
             if not append:
                 repo.delete_children(session, row.id, MetadefTagRow)
             repo.insert_tags(session, row.id, tags)
@@ -193,7 +208,7 @@ class MetadefContentServices:
     def update_tag(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]) -> Tag:
         new_name = check_name("tag", body.get("name"))
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "modify_metadef_tag")
+            row = self._load(session, ctx, namespace, "modify_metadef_tag")
             current = repo.get_tag(session, row.id, name)
             if current is None:
                 raise _missing("tag", name, namespace)
@@ -203,7 +218,7 @@ class MetadefContentServices:
 
     def delete_tag(self, ctx: RequestContext, namespace: str, name: str) -> None:
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, namespace, "delete_metadef_tag")
+            row = self._load(session, ctx, namespace, "delete_metadef_tag")
             if repo.get_tag(session, row.id, name) is None:
                 raise _missing("tag", name, namespace)
             refuse_if_protected(row, "tags")

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from glint.db import metadef_repositories as repo
 from glint.db.models import MetadefNamespaceRow
 from glint.db.session import Database
-from glint.domain import metadef_policy as policy
 from glint.domain.context import RequestContext
 from glint.domain.errors import Forbidden, NotFound
+from glint.domain.metadef_policy import READ_NAMESPACE, MetadefPolicy
 from glint.domain.metadefs import (
     Association,
     MetadefObject,
@@ -38,18 +38,13 @@ from glint.domain.metadefs import (
 from glint.services.images import now
 
 
-def load_namespace(session: Session, ctx: RequestContext, name: str) -> MetadefNamespaceRow:
-    """The namespace row if the caller may read it; NotFound otherwise."""
+def load_namespace(session: Session, policy: MetadefPolicy, ctx: RequestContext, name: str,
+                   action: str = READ_NAMESPACE) -> MetadefNamespaceRow:
+    """The namespace row if the caller may take `action` on it: NotFound if
+    it may not read it, Forbidden if it may read it but not do that."""
     row = repo.namespace_row(session, name)
-    policy.enforce_read(ctx, None if row is None else repo.to_namespace(row), name)
+    policy.enforce(ctx, action, None if row is None else repo.to_namespace(row), name)
     assert row is not None
-    return row
-
-
-def load_for_write(session: Session, ctx: RequestContext, name: str, action: str
-                   ) -> MetadefNamespaceRow:
-    row = load_namespace(session, ctx, name)
-    policy.enforce_write(ctx, action)
     return row
 
 
@@ -81,19 +76,20 @@ def object_from(body: dict[str, Any]) -> MetadefObject:
 @dataclass
 class MetadefServices:
     db: Database
+    policy: MetadefPolicy
 
     # Namespaces ------------------------------------------------------------
 
     def list_namespaces(self, ctx: RequestContext, query: NamespaceQuery) -> list[NamespaceContents]:
         """One page of namespaces with their associations."""
-        policy.enforce_list(ctx, "get_metadef_namespaces")
+        self.policy.enforce_list(ctx, "get_metadef_namespaces")
         with self.db.reading() as session:
             return repo.list_namespaces(
                 session, query, project_id=ctx.project_id, is_admin=ctx.is_admin)
 
     def create_namespace(self, ctx: RequestContext, body: dict[str, Any]) -> NamespaceContents:
         """Create a namespace with any associations, properties, objects and tags it names."""
-        policy.enforce_write(ctx, "add_metadef_namespace")
+        self.policy.enforce_list(ctx, "add_metadef_namespace")
         moment = now()
         namespace = Namespace(
             namespace=check_name("namespace", body.get("namespace")),
@@ -129,13 +125,13 @@ class MetadefServices:
         self, ctx: RequestContext, name: str, resource_type: str | None = None
     ) -> NamespaceContents:
         with self.db.reading() as session:
-            found = repo.contents(session, load_namespace(session, ctx, name))
+            found = repo.contents(session, load_namespace(session, self.policy, ctx, name))
         return prefixed(found, resource_type) if resource_type else found
 
     def update_namespace(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> Namespace:
         """Replace the namespace's own fields (PUT); omitted ones go back to their defaults."""
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, name, "modify_metadef_namespace")
+            row = load_namespace(session, self.policy, ctx, name, "modify_metadef_namespace")
             namespace = Namespace(
                 namespace=check_name("namespace", body.get("namespace")),
                 display_name=body.get("display_name"), description=body.get("description"),
@@ -149,7 +145,7 @@ class MetadefServices:
 
     def delete_namespace(self, ctx: RequestContext, name: str) -> None:
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, name, "delete_metadef_namespace")
+            row = load_namespace(session, self.policy, ctx, name, "delete_metadef_namespace")
             if row.protected:
                 raise Forbidden(f"Namespace {name} is protected and cannot be deleted.")
             repo.delete_namespace(session, row.id)
@@ -157,13 +153,13 @@ class MetadefServices:
     # Resource types --------------------------------------------------------
 
     def list_resource_types(self, ctx: RequestContext) -> list[ResourceType]:
-        policy.enforce_list(ctx, "list_metadef_resource_types")
+        self.policy.enforce_list(ctx, "list_metadef_resource_types")
         with self.db.reading() as session:
             return repo.list_resource_types(session)
 
     def list_associations(self, ctx: RequestContext, name: str) -> list[Association]:
         with self.db.reading() as session:
-            row = load_namespace(session, ctx, name)
+            row = load_namespace(session, self.policy, ctx, name, "get_metadef_resource_type")
             return repo.associations(session, [row.id]).get(row.id, [])
 
     def associate(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> Association:
@@ -174,13 +170,13 @@ class MetadefServices:
             properties_target=body.get("properties_target"), created_at=moment, updated_at=moment,
         )
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, name, "add_metadef_resource_type_association")
+            row = load_namespace(session, self.policy, ctx, name, "add_metadef_resource_type_association")
             repo.insert_association(session, row.id, association)
             return association
 
     def deassociate(self, ctx: RequestContext, name: str, resource_type: str) -> None:
         with self.db.writing() as session:
-            row = load_for_write(session, ctx, name, "remove_metadef_resource_type_association")
+            row = load_namespace(session, self.policy, ctx, name, "remove_metadef_resource_type_association")
             refuse_if_protected(row, "resource type associations")
             if not repo.delete_association(session, row.id, resource_type):
                 raise NotFound(f"Failed to find resource type {resource_type} to delete")

@@ -77,10 +77,39 @@ IMAGE_RULES: dict[str, tuple[str, str | None]] = {
     "tasks_api_access": (_ADMIN, None),
 }
 
+# Metadata definitions: the target's `project_id` is the namespace owner (the
+# caller's project for listings and creation) and `visibility` its visibility.
+_METADEF_ADMIN = "rule:metadef_admin"
+_READER_OF_NAMESPACE = (
+    f'{_ADMIN} or (role:reader and (project_id:%(project_id)s or "public":%(visibility)s))'
+)
+_METADEF_LEGACY = "rule:metadef_default"
+
+# name -> (check string, deprecated check string or None)
+METADEF_RULES: dict[str, tuple[str, str | None]] = {
+    "get_metadef_namespaces": (ADMIN_OR_READER, _METADEF_LEGACY),
+    "list_metadef_resource_types": (ADMIN_OR_READER, _METADEF_LEGACY),
+    **{name: (_READER_OF_NAMESPACE, _METADEF_LEGACY) for name in (
+        "get_metadef_namespace", "get_metadef_object", "get_metadef_objects",
+        "get_metadef_resource_type", "get_metadef_property", "get_metadef_properties",
+        "get_metadef_tag", "get_metadef_tags",
+    )},
+    **{name: (_METADEF_ADMIN, None) for name in (
+        "add_metadef_namespace", "modify_metadef_namespace", "delete_metadef_namespace",
+        "add_metadef_object", "modify_metadef_object", "delete_metadef_object",
+        "add_metadef_resource_type_association", "remove_metadef_resource_type_association",
+        "add_metadef_property", "modify_metadef_property", "remove_metadef_property",
+        "add_metadef_tag", "add_metadef_tags", "modify_metadef_tag", "delete_metadef_tag",
+        "delete_metadef_tags",
+    )},
+}
+
 BASE_RULES: dict[str, str] = {
     "default": "",
     "context_is_admin": _ADMIN,
     "service_api": "role:service or role:admin",
+    "metadef_default": "",
+    "metadef_admin": _ADMIN,
 }
 
 
@@ -88,12 +117,12 @@ def rule_defaults() -> list[policy.RuleDefault]:
     """Every default rule, ready for `Enforcer.register_defaults`."""
     defaults = [policy.RuleDefault(name=name, check_str=check)
                 for name, check in BASE_RULES.items()]
-    for name, (check, legacy) in IMAGE_RULES.items():
+    for name, (check, legacy) in {**IMAGE_RULES, **METADEF_RULES}.items():
         deprecated = None
         if legacy is not None:
             deprecated = policy.DeprecatedRule(
                 name=name, check_str=legacy,
-                deprecated_reason="Glance's image API has role-based defaults.",
+                deprecated_reason="Glance's API has role-based defaults.",
                 deprecated_since="W",
             )
         defaults.append(policy.RuleDefault(
