@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from glint.db import metadef_content_repositories as content_repo
 from glint.db import metadef_repositories as repo
 from glint.db.models import MetadefNamespaceRow, MetadefObjectRow, MetadefPropertyRow, MetadefTagRow
 from glint.db.session import Database
@@ -68,19 +69,19 @@ class MetadefContentServices:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, DELETE_ALL_RULES[kind])
             refuse_if_protected(row, kind)
-            repo.delete_children(session, row.id, CHILD_TABLES[kind])
+            content_repo.delete_children(session, row.id, CHILD_TABLES[kind])
 
     # Objects ---------------------------------------------------------------
 
     def list_objects(self, ctx: RequestContext, namespace: str) -> list[MetadefObject]:
         with self.db.reading() as session:
             row = self._load(session, ctx, namespace, "get_metadef_objects")
-            return repo.list_objects(session, row.id)
+            return content_repo.list_objects(session, row.id)
 
     def show_object(self, ctx: RequestContext, namespace: str, name: str) -> MetadefObject:
         with self.db.reading() as session:
             row = self._load(session, ctx, namespace, "get_metadef_object")
-            found = repo.get_object(session, row.id, name)
+            found = content_repo.get_object(session, row.id, name)
         if found is None:
             raise _missing("object", name, namespace)
         return found
@@ -89,7 +90,7 @@ class MetadefContentServices:
         obj = object_from(body)
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "add_metadef_object")
-            repo.insert_object(session, row.id, obj)
+            content_repo.insert_object(session, row.id, obj)
         return obj
 
     def update_object(self, ctx: RequestContext, namespace: str, name: str,
@@ -98,27 +99,27 @@ class MetadefContentServices:
         replacement = object_from(body)
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "modify_metadef_object")
-            current = repo.get_object(session, row.id, name)
+            current = content_repo.get_object(session, row.id, name)
             if current is None:
                 raise _missing("object", name, namespace)
             replacement.created_at = current.created_at
-            repo.save_object(session, row.id, name, replacement)
+            content_repo.save_object(session, row.id, name, replacement)
         return replacement
 
     def delete_object(self, ctx: RequestContext, namespace: str, name: str) -> None:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "delete_metadef_object")
-            if repo.get_object(session, row.id, name) is None:
+            if content_repo.get_object(session, row.id, name) is None:
                 raise _missing("object", name, namespace)
             refuse_if_protected(row, "objects")
-            repo.delete_object(session, row.id, name)
+            content_repo.delete_object(session, row.id, name)
 
     # Properties ------------------------------------------------------------
 
     def list_properties(self, ctx: RequestContext, namespace: str) -> list[PropertyDefinition]:
         with self.db.reading() as session:
             row = self._load(session, ctx, namespace, "get_metadef_properties")
-            return repo.list_properties(session, row.id)
+            return content_repo.list_properties(session, row.id)
 
     def show_property(self, ctx: RequestContext, namespace: str, name: str,
                       resource_type: str | None = None) -> PropertyDefinition:
@@ -134,7 +135,7 @@ class MetadefContentServices:
                     raise NotFound(f"Property {name} does not start with the expected resource "
                                    f"type association prefix of '{prefix}'.")
                 stored_name = bare
-            found = repo.get_property(session, row.id, stored_name)
+            found = content_repo.get_property(session, row.id, stored_name)
         if found is None:
             raise _missing("property", name, namespace)
         found.name = name
@@ -145,7 +146,7 @@ class MetadefContentServices:
         prop = property_from(body)
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "add_metadef_property")
-            repo.insert_property(session, row.id, prop)
+            content_repo.insert_property(session, row.id, prop)
         return prop
 
     def update_property(self, ctx: RequestContext, namespace: str, name: str,
@@ -153,32 +154,32 @@ class MetadefContentServices:
         replacement = property_from(body)
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "modify_metadef_property")
-            current = repo.get_property(session, row.id, name)
+            current = content_repo.get_property(session, row.id, name)
             if current is None:
                 raise _missing("property", name, namespace)
             replacement.created_at = current.created_at
-            repo.save_property(session, row.id, name, replacement)
+            content_repo.save_property(session, row.id, name, replacement)
         return replacement
 
     def delete_property(self, ctx: RequestContext, namespace: str, name: str) -> None:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "remove_metadef_property")
-            if repo.get_property(session, row.id, name) is None:
+            if content_repo.get_property(session, row.id, name) is None:
                 raise _missing("property", name, namespace)
             refuse_if_protected(row, "properties")
-            repo.delete_property(session, row.id, name)
+            content_repo.delete_property(session, row.id, name)
 
     # Tags ------------------------------------------------------------------
 
     def list_tags(self, ctx: RequestContext, namespace: str, query: TagQuery) -> list[Tag]:
         with self.db.reading() as session:
             row = self._load(session, ctx, namespace, "get_metadef_tags")
-            return repo.list_tags(session, row.id, query)
+            return content_repo.list_tags(session, row.id, query)
 
     def show_tag(self, ctx: RequestContext, namespace: str, name: str) -> Tag:
         with self.db.reading() as session:
             row = self._load(session, ctx, namespace, "get_metadef_tag")
-            found = repo.get_tag(session, row.id, name)
+            found = content_repo.get_tag(session, row.id, name)
         if found is None:
             raise _missing("tag", name, namespace)
         return found
@@ -188,7 +189,7 @@ class MetadefContentServices:
         tag = Tag(check_name("tag", name), moment, moment)
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "add_metadef_tag")
-            repo.insert_tags(session, row.id, [tag])
+            content_repo.insert_tags(session, row.id, [tag])
         return tag
 
     def create_tags(self, ctx: RequestContext, namespace: str, names: list[Any],
@@ -201,25 +202,25 @@ class MetadefContentServices:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "add_metadef_tags")
             if not append:
-                repo.delete_children(session, row.id, MetadefTagRow)
-            repo.insert_tags(session, row.id, tags)
+                content_repo.delete_children(session, row.id, MetadefTagRow)
+            content_repo.insert_tags(session, row.id, tags)
         return tags
 
     def update_tag(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]) -> Tag:
         new_name = check_name("tag", body.get("name"))
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "modify_metadef_tag")
-            current = repo.get_tag(session, row.id, name)
+            current = content_repo.get_tag(session, row.id, name)
             if current is None:
                 raise _missing("tag", name, namespace)
             moment = now()
-            repo.save_tag(session, row.id, name, new_name, moment)
+            content_repo.save_tag(session, row.id, name, new_name, moment)
         return Tag(new_name, current.created_at, moment)
 
     def delete_tag(self, ctx: RequestContext, namespace: str, name: str) -> None:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "delete_metadef_tag")
-            if repo.get_tag(session, row.id, name) is None:
+            if content_repo.get_tag(session, row.id, name) is None:
                 raise _missing("tag", name, namespace)
             refuse_if_protected(row, "tags")
-            repo.delete_tag(session, row.id, name)
+            content_repo.delete_tag(session, row.id, name)

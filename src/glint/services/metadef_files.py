@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from glint.db import metadef_content_repositories as content_repo
 from glint.db import metadef_repositories as repo
 from glint.db.session import Database
 from glint.domain.errors import GlintError
@@ -63,10 +64,10 @@ def _insert_all(session: Session, namespace_id: int, contents: NamespaceContents
         repo.resource_type_id(session, association.name, association.created_at, protected=True)
         repo.insert_association(session, namespace_id, association)
     for prop in contents.properties:
-        repo.insert_property(session, namespace_id, prop)
+        content_repo.insert_property(session, namespace_id, prop)
     for obj in contents.objects:
-        repo.insert_object(session, namespace_id, obj)
-    repo.insert_tags(session, namespace_id, contents.tags)
+        content_repo.insert_object(session, namespace_id, obj)
+    content_repo.insert_tags(session, namespace_id, contents.tags)
 
 
 def _merge(session: Session, namespace_id: int, contents: NamespaceContents, *, replace: bool) -> None:
@@ -81,17 +82,17 @@ def _merge(session: Session, namespace_id: int, contents: NamespaceContents, *, 
         elif replace:
             repo.save_association(session, namespace_id, association)
     for prop in contents.properties:
-        if repo.get_property(session, namespace_id, prop.name) is None:
-            repo.insert_property(session, namespace_id, prop)
+        if content_repo.get_property(session, namespace_id, prop.name) is None:
+            content_repo.insert_property(session, namespace_id, prop)
         elif replace:
-            repo.save_property(session, namespace_id, prop.name, prop)
+            content_repo.save_property(session, namespace_id, prop.name, prop)
     for obj in contents.objects:
-        if repo.get_object(session, namespace_id, obj.name) is None:
-            repo.insert_object(session, namespace_id, obj)
+        if content_repo.get_object(session, namespace_id, obj.name) is None:
+            content_repo.insert_object(session, namespace_id, obj)
         elif replace:
-            repo.save_object(session, namespace_id, obj.name, obj)
-    repo.insert_tags(session, namespace_id, [
-        tag for tag in contents.tags if repo.get_tag(session, namespace_id, tag.name) is None
+            content_repo.save_object(session, namespace_id, obj.name, obj)
+    content_repo.insert_tags(session, namespace_id, [
+        tag for tag in contents.tags if content_repo.get_tag(session, namespace_id, tag.name) is None
     ])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from glint.db import metadef_content_repositories as content_repo
 from glint.db import metadef_repositories as repo
 from glint.db.models import MetadefNamespaceRow
 from glint.db.session import Database
@@ -112,11 +113,11 @@ class MetadefServices:
                     created_at=moment, updated_at=moment,
                 ))
             for name, definition in properties.items():
-                repo.insert_property(session, namespace_id,
+                content_repo.insert_property(session, namespace_id,
                                      PropertyDefinition(name, definition, moment, moment))
             for obj in objects:
-                repo.insert_object(session, namespace_id, obj)
-            repo.insert_tags(session, namespace_id, [Tag(n, moment, moment) for n in tag_names])
+                content_repo.insert_object(session, namespace_id, obj)
+            content_repo.insert_tags(session, namespace_id, [Tag(n, moment, moment) for n in tag_names])
             row = repo.namespace_row(session, namespace.namespace)
             assert row is not None
             return repo.contents(session, row)
