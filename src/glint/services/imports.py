@@ -16,29 +16,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 
 from glint.db import repositories as repo
 from glint.db import task_repositories as tasks_repo
 from glint.domain import lifecycle
 from glint.domain.context import RequestContext
-from glint.domain.errors import Conflict, InvalidInput, NotFound
+from glint.domain.errors import Conflict, NotFound
 from glint.domain.image import Image, ImageStatus, Location
-from glint.domain.import_filter import ImportFilter, check_uri
+from glint.domain.import_filter import ImportFilter, Resolver
 from glint.domain.task import Task, TaskStatus, TaskType
 from glint.services.image_data import ImageDataServices, _inspected
 from glint.services.images import ImageServices, now
 from glint.services.import_plugins import inject_properties, run_plugins
+from glint.services.import_requests import check_importable, import_targets, parse_method
 from glint.services.staging import Staging
+from glint.services.web_download import fetch, resolve_host
 from glint.settings import ImportSettings
 from glint.stores.base import StoreError, WritableStore
 from glint.stores.hashing import Digests, HashingStream, ImageTooLarge
@@ -51,7 +50,6 @@ STALLED_AFTER = timedelta(minutes=2)
 # A pending task its worker never started (it died first).
 UNCLAIMED_AFTER = timedelta(seconds=30)
 RESUME_EVERY = timedelta(seconds=30)
-MAX_REDIRECTS = 5
 LOCK = "os_glance_import_task"
 IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED = "os_glance_failed_import"
@@ -63,11 +61,6 @@ class ImportFailed(Exception):
     """An import step failed; the message is recorded on the task."""
 
 
-def resolve_host(host: str, port: int) -> Sequence[str]:
-    return [str(info[4][0])
-            for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
-
-
 @dataclass
 class ImportServices:
     images: ImageServices
@@ -75,7 +68,7 @@ class ImportServices:
     stores: StoreRegistry
     settings: ImportSettings
     staging: Staging
-    resolve: Any = resolve_host
+    resolve: Resolver = resolve_host
     _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     @property
@@ -145,12 +138,13 @@ class ImportServices:
         The data goes to the stores named by `stores` (or the X-Image-Meta-Store
         header), to every writable store with `all_stores`, else to the default store.
         """
-        method = self._parse_request(body)
-        targets = self._targets(body, store_header)
+        method = parse_method(body, self.settings.enabled_import_methods, self.filter,
+                              self.resolve)
+        targets = import_targets(body, store_header, self.stores)
         with self.images.db.writing() as session:
             image, target = self.images.load_visible(session, ctx, image_id)
             self.images.policy.enforce("modify_image", ctx, target)
-            self._check_importable(image, method)
+            check_importable(image, method, staged=self.staging.exists(image.id))
             task = Task(
                 id=str(uuid.uuid4()), type=TaskType.API_IMAGE_IMPORT, status=TaskStatus.PENDING,
                 owner=image.owner or ctx.project_id, created_at=now(), updated_at=now(),
@@ -170,72 +164,6 @@ class ImportServices:
         log.info("import %s of image %s by %s accepted (task %s)", method, image.id,
                  ctx.user_id, task.id)
         return task
-
-    def _parse_request(self, body: Any) -> str:
-        if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
-            raise InvalidInput("Import request requires a 'method' field.")
-        name = body["method"].get("name")
-        if not isinstance(name, str):
-            raise InvalidInput("Import request requires a 'name' field.")
-        if name not in self.settings.enabled_import_methods:
-            raise InvalidInput(f"Unknown import method name '{name}'.")
-        for flag in ("all_stores", "all_stores_must_succeed"):
-            if flag in body and not isinstance(body[flag], bool):
-                raise InvalidInput(f"'{flag}' must be boolean value only")
-        if name in ("copy-image", "glance-download"):
-            raise InvalidInput(f"Import method '{name}' needs multiple stores, which this "
-                               "site does not have.")
-        if name == "web-download":
-            uri = body["method"].get("uri")
-            if not isinstance(uri, str) or not uri:
-                raise InvalidInput("Import method web-download requires a 'uri'.")
-            check_uri(uri, self.filter, self.resolve)
-        return name
-
-    def _targets(self, body: dict[str, Any], header: str | None) -> list[str]:
-        """The ids of the stores an import writes to; InvalidInput or Conflict (unknown store)."""
-        stores, all_stores = body.get("stores"), body.get("all_stores", False)
-        if stores is None and header:
-            stores = [header]
-        elif stores is not None and header:
-            raise InvalidInput("Stores given both in the body and the X-Image-Meta-Store header")
-        if stores is not None and all_stores:
-            raise InvalidInput("'stores' and 'all_stores' cannot be given together")
-        if not self.stores.multistore:
-            if stores or all_stores:
-                raise InvalidInput("This site does not have multiple stores; omit 'stores'.")
-            return [self.stores.default_store().name]
-        if all_stores:
-            return [info.id for info in self.stores.infos() if not info.read_only]
-        if stores is None:
-            return [self.stores.default_store().name]
-        if not isinstance(stores, list) or not stores or \
-                not all(isinstance(name, str) for name in stores):
-            raise InvalidInput("'stores' must be a non-empty list of store ids")
-        for name in stores:
-            try:
-                self.stores.writable(name)
-            except StoreError as exc:
-                raise Conflict(f"Store {name} cannot take the image: {exc.message}") from exc
-        return list(dict.fromkeys(stores))
-
-    def _check_importable(self, image: Image, method: str) -> None:
-        if image.status == ImageStatus.ACTIVE:
-            raise Conflict("Image with status active cannot be target for import")
-        if image.container_format is None:
-            raise Conflict("'container_format' needs to be set before import")
-        if image.disk_format is None:
-            raise Conflict("'disk_format' needs to be set before import")
-        if method == "web-download" and image.status != ImageStatus.QUEUED:
-            raise Conflict("Image needs to be in 'queued' state to use 'web-download' method")
-        if method == "glance-direct":
-            if image.status != ImageStatus.UPLOADING:
-                raise Conflict("Image needs to be staged before 'glance-direct' method can be "
-                               "used")
-            if not self.staging.exists(image.id):
-                raise Conflict(f"Image {image.id} has no staged data; stage it again")
-        if image.status not in (ImageStatus.QUEUED, ImageStatus.UPLOADING):
-            raise Conflict(f"Image {image.id} is {image.status} and cannot be imported")
 
     # Running tasks ---------------------------------------------------------
 
@@ -294,7 +222,9 @@ class ImportServices:
         request = task.input.get("import_req")
         assert isinstance(request, dict)
         if request["method"]["name"] == "web-download":
-            await self._download(image.id, str(request["method"]["uri"]))
+            await fetch(str(request["method"]["uri"]), rules=self.filter, resolve=self.resolve,
+                        staging=self.staging, image_id=image.id,
+                        size_cap=self.images.api.image_size_cap)
         if not self.staging.exists(image.id):
             raise ImportFailed("The staged data of the image is missing")
         image = await run_plugins(self, image, task)
@@ -399,30 +329,6 @@ class ImportServices:
             [self.stores.default_store().name]
         tasks_repo.set_image_property(session, image_id, FAILED, ",".join(failed))
 
-    # web-download ----------------------------------------------------------
-
-    async def _download(self, image_id: str, uri: str) -> None:
-        """Fetch `uri` into the staging area, checking every redirect target."""
-        cap = self.images.api.image_size_cap
-        timeout = httpx.Timeout(60.0, connect=10.0)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False,
-                                     trust_env=False) as client:
-            current = uri
-            for _ in range(MAX_REDIRECTS + 1):
-                await run_in_threadpool(check_uri, current, self.filter, self.resolve)
-                try:
-                    async with client.stream("GET", current) as response:
-                        if response.is_redirect and "location" in response.headers:
-                            current = urljoin(current, response.headers["location"])
-                            continue
-                        if response.status_code != 200:
-                            raise ImportFailed(f"{uri} answered {response.status_code}")
-                        await self.staging.write(image_id, _capped(response.aiter_bytes(), cap))
-                        return
-                except httpx.HTTPError as exc:
-                    raise ImportFailed(f"Downloading {uri} failed: {exc}") from exc
-        raise ImportFailed(f"{uri} redirected more than {MAX_REDIRECTS} times")
-
     # Recovery --------------------------------------------------------------
 
     async def keep_resuming(self) -> None:
@@ -488,11 +394,3 @@ class ImportServices:
             running.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
 
-
-async def _capped(chunks: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
-    total = 0
-    async for chunk in chunks:
-        total += len(chunk)
-        if total > cap:
-            raise ImageTooLarge(cap)
-        yield chunk
