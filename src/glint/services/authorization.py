@@ -117,13 +117,17 @@ def _new_enforcer(settings: PolicySettings) -> oslo_policy.Enforcer:
     return enforcer
 
 
+def _decide(enforcer: oslo_policy.Enforcer, name: str, target: dict[str, Any],
+            ctx: RequestContext) -> bool:
+    try:
+        return bool(enforcer.enforce(name, target, credentials(ctx), do_raise=False))
+    except oslo_policy.InvalidScope:
+        return False
+
+
 def _oslo_rule(enforcer: oslo_policy.Enforcer, name: str) -> Rule:
     def rule(ctx: RequestContext, target: Target) -> bool:
-        try:
-            return bool(enforcer.enforce(name, target_dict(ctx, target), credentials(ctx),
-                                         do_raise=False))
-        except oslo_policy.InvalidScope:
-            return False
+        return _decide(enforcer, name, target_dict(ctx, target), ctx)
 
     rule.__name__ = name
     return rule
@@ -131,11 +135,7 @@ def _oslo_rule(enforcer: oslo_policy.Enforcer, name: str) -> Rule:
 
 def _oslo_metadef_rule(enforcer: oslo_policy.Enforcer, name: str) -> NamespaceRule:
     def rule(ctx: RequestContext, namespace: Namespace | None) -> bool:
-        try:
-            return bool(enforcer.enforce(name, namespace_target(ctx, namespace), credentials(ctx),
-                                         do_raise=False))
-        except oslo_policy.InvalidScope:
-            return False
+        return _decide(enforcer, name, namespace_target(ctx, namespace), ctx)
 
     rule.__name__ = name
     return rule
@@ -164,10 +164,7 @@ def build_policy(settings: PolicySettings) -> Policy:
 
 def _policy_check(enforcer: oslo_policy.Enforcer, rule_name: str) -> Check:
     def check(ctx: RequestContext) -> bool:
-        try:
-            return bool(enforcer.enforce(rule_name, {}, credentials(ctx), do_raise=False))
-        except oslo_policy.InvalidScope:
-            return False
+        return _decide(enforcer, rule_name, {}, ctx)
 
     return check
 

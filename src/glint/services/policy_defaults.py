@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from oslo_policy import policy
 
+from glint.domain.metadef_policy import LIST_RULES, READ_RULES, WRITE_RULES
+
 # Building blocks of the check strings.
 _ADMIN = "role:admin"
 _MEMBER_HERE = "role:member and project_id:%(project_id)s"
@@ -87,21 +89,9 @@ _METADEF_LEGACY = "rule:metadef_default"
 
 # name -> (check string, deprecated check string or None)
 METADEF_RULES: dict[str, tuple[str, str | None]] = {
-    "get_metadef_namespaces": (ADMIN_OR_READER, _METADEF_LEGACY),
-    "list_metadef_resource_types": (ADMIN_OR_READER, _METADEF_LEGACY),
-    **{name: (_READER_OF_NAMESPACE, _METADEF_LEGACY) for name in (
-        "get_metadef_namespace", "get_metadef_object", "get_metadef_objects",
-        "get_metadef_resource_type", "get_metadef_property", "get_metadef_properties",
-        "get_metadef_tag", "get_metadef_tags",
-    )},
-    **{name: (_METADEF_ADMIN, None) for name in (
-        "add_metadef_namespace", "modify_metadef_namespace", "delete_metadef_namespace",
-        "add_metadef_object", "modify_metadef_object", "delete_metadef_object",
-        "add_metadef_resource_type_association", "remove_metadef_resource_type_association",
-        "add_metadef_property", "modify_metadef_property", "remove_metadef_property",
-        "add_metadef_tag", "add_metadef_tags", "modify_metadef_tag", "delete_metadef_tag",
-        "delete_metadef_tags",
-    )},
+    **{name: (ADMIN_OR_READER, _METADEF_LEGACY) for name in LIST_RULES},
+    **{name: (_READER_OF_NAMESPACE, _METADEF_LEGACY) for name in READ_RULES},
+    **{name: (_METADEF_ADMIN, None) for name in WRITE_RULES},
 }
 
 BASE_RULES: dict[str, str] = {
