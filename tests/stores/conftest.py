@@ -32,6 +32,7 @@ from tests.stores.backends import (
     seaweedfs,
     swift,
 )
+from tests.stores.rgw import radosgw
 
 MIB = 1024 * 1024
 
@@ -60,6 +61,13 @@ def swift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServ
 def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
     with ceph(tmp_path_factory.mktemp("ceph")) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def rgw_server(ceph_cluster: CephCluster,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with radosgw(ceph_cluster, tmp_path_factory.mktemp("rgw")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -173,12 +181,14 @@ def _http_backend(server: WebServer) -> Backend:
                    "ftp://example.com/x")
 
 
-@pytest.fixture(params=["file", "s3", "swift", "rbd", "http"])
+@pytest.fixture(params=["file", "s3", "s3-rgw", "swift", "rbd", "http"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "file":
         found = _file_backend(tmp_path)
     elif request.param == "s3":
         found = _s3_backend(request.getfixturevalue("s3_server"))
+    elif request.param == "s3-rgw":
+        found = _s3_backend(request.getfixturevalue("rgw_server"))
     elif request.param == "swift":
         found = _swift_backend(request.getfixturevalue("swift_server"))
     elif request.param == "rbd":
@@ -191,7 +201,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await closer()
 
 
-@pytest.fixture(params=["file", "s3", "swift", "rbd"])
+@pytest.fixture(params=["file", "s3", "s3-rgw", "swift", "rbd"])
 async def writable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "file":
         found = _file_backend(tmp_path)
@@ -199,6 +209,8 @@ async def writable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         found = _swift_backend(request.getfixturevalue("swift_server"))
     elif request.param == "rbd":
         found = _rbd_backend(request.getfixturevalue("ceph_cluster"))
+    elif request.param == "s3-rgw":
+        found = _s3_backend(request.getfixturevalue("rgw_server"))
     else:
         found = _s3_backend(request.getfixturevalue("s3_server"))
     assert isinstance(found.store, WritableStore)
