@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tracemalloc
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -36,6 +39,71 @@ async def test_large_data_goes_up_in_parts(s3_server: S3Server) -> None:
     assert head["ContentLength"] == len(data)
     assert head["ETag"].strip('"').endswith("-5")  # five parts: 4 x 5 MiB + 3 MiB
     assert await read_all(store, stored.location, 10 * MIB - 1, 2) == data[10 * MIB - 1:10 * MIB + 1]
+    await store.aclose()
+
+
+def _etag_parts(server: S3Server, url: str) -> int:
+    """How many parts S3 says the object was uploaded in (1: a single PUT)."""
+    client: Any = server.client()
+    bucket, key = url.split("/", 3)[3].split("/", 1)
+    etag = client.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    return int(etag.rpartition("-")[2]) if "-" in etag else 1
+
+
+async def _random_blocks(total: int, block: int, digest: Any) -> AsyncIterator[bytes]:
+    """`total` random bytes made as they are asked for, so the test itself holds one block."""
+    for offset in range(0, total, block):
+        data = os.urandom(min(block, total - offset))
+        digest.update(data)
+        yield data
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["unsized", "sized"])
+async def test_large_upload_holds_about_one_part(s3_server: S3Server, declared: bool) -> None:
+    # A large-object size far above the data: the old driver held all 48 MiB before its PUT.
+    store = _store(s3_server, s3_store_large_object_size="1024",
+                   s3_store_large_object_chunk_size="5", s3_store_thread_pools="2")
+    total = 48 * MIB
+    sent = hashlib.sha256()
+    tracemalloc.start()
+    try:
+        stored = await store.write(str(uuid.uuid4()), _random_blocks(total, MIB, sent),
+                                   size_hint=total if declared else None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Held at most: two parts in flight, the part filling, a block, and for a moment
+    # the part a worker thread has just sent: about 22 MiB, whatever the image's size.
+    assert peak < 5 * 5 * MIB, f"peak {peak / MIB:.1f} MiB"
+    assert stored.size == total
+    assert _etag_parts(s3_server, stored.location.url) == 10  # 9 x 5 MiB + 3 MiB
+    received = hashlib.sha256()
+    async for block in store.read(stored.location):
+        received.update(block)
+    assert received.digest() == sent.digest()
+    await store.aclose()
+
+
+@pytest.mark.parametrize("length,parts", [
+    (0, 1), (5 * MIB - 1, 1), (5 * MIB, 1), (5 * MIB + 1, 2), (10 * MIB, 2),
+])
+async def test_data_within_one_part_is_one_put(s3_server: S3Server, length: int,
+                                               parts: int) -> None:
+    store = _store(s3_server, s3_store_large_object_chunk_size="5")
+    data = os.urandom(length)
+    stored = await store.write(str(uuid.uuid4()),
+                               chunks(*[data[i:i + 3 * MIB] for i in range(0, length, 3 * MIB)]))
+    assert _etag_parts(s3_server, stored.location.url) == parts
+    assert await read_all(store, stored.location) == data
+    await store.aclose()
+
+
+async def test_large_object_size_below_a_part_means_multipart(s3_server: S3Server) -> None:
+    store = _store(s3_server, s3_store_large_object_size="0",
+                   s3_store_large_object_chunk_size="5")
+    stored = await store.write(str(uuid.uuid4()), chunks(b"tiny"))
+    assert _etag_parts(s3_server, stored.location.url) == 1
+    assert stored.size == 4 and await read_all(store, stored.location) == b"tiny"
     await store.aclose()
 
 

@@ -1,12 +1,16 @@
 """The s3 store: one object per image in a bucket of any S3-compatible service.
 
-glance_store's option names and meaning: data up to
-`s3_store_large_object_size` MiB is sent with one PUT, larger data as a
-multipart upload of `s3_store_large_object_chunk_size` MiB parts, up to
-`s3_store_thread_pools` of them in flight at once. Both are atomic on the
+glance_store's option names: data is cut into parts of
+`s3_store_large_object_chunk_size` MiB as it arrives. Data that ends within
+the first part (and below `s3_store_large_object_size`) is sent with one
+PUT; anything longer as a multipart upload, up to `s3_store_thread_pools`
+parts in flight at once. Unlike glance_store, data below the large-object
+size is never held whole: an upload holds at most the part being filled and
+the parts in flight, whatever the image's size. Both ways are atomic on the
 S3 side: the object appears complete or not at all, and a failed multipart
 upload is aborted so no parts are left behind. Unlike glance_store, reads
-pass byte ranges to S3, so Range downloads work.
+pass byte ranges to S3, so Range downloads work, and read the next block
+while the current one is being sent.
 
 boto3 is synchronous; its calls run on the store's own threads.
 """
@@ -33,7 +37,7 @@ T = TypeVar("T")
 MIB = 1024 * 1024
 # S3 refuses multipart parts below 5 MiB (except the last one).
 MIN_PART_SIZE = 5 * MIB
-READ_BLOCK = 1 * MIB
+READ_BLOCK = READ_CHUNK_SIZE
 URL_FORMATS = {"auto": "auto", "virtual": "virtual", "path": "path"}
 NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 NO_BUCKET_CODES = {"NoSuchBucket"}
@@ -180,17 +184,22 @@ class S3Store:
         response = await self._call(self._client.get_object, **arguments)
         body = response["Body"]
         loop = asyncio.get_running_loop()
+        # Read-ahead: the next block comes from S3 while this one is being sent.
+        pending = loop.run_in_executor(self._threads, body.read, READ_BLOCK)
         try:
             while True:
                 try:
-                    block = await loop.run_in_executor(self._threads, body.read, READ_BLOCK)
+                    block = await pending
                 except (botocore.exceptions.BotoCoreError, OSError) as exc:
                     raise StoreUnreachable(self.name, f"reading {key} failed: {exc}") from exc
                 if not block:
                     break
+                pending = loop.run_in_executor(self._threads, body.read, READ_BLOCK)
                 for offset in range(0, len(block), READ_CHUNK_SIZE):
                     yield block[offset:offset + READ_CHUNK_SIZE]
         finally:
+            # Let a read still running finish before closing the body under it.
+            await asyncio.gather(pending, return_exceptions=True)
             body.close()
 
     # Writing -------------------------------------------------------------
@@ -198,22 +207,16 @@ class S3Store:
     async def write(self, image_id: str, chunks: AsyncIterator[bytes],
                     size_hint: int | None = None) -> StoredData:
         key = str(uuid.UUID(image_id))
-        iterator = aiter(chunks)
-        head = bytearray()
-        finished = False
-        while len(head) <= self.large_object_size:
-            block = await anext(iterator, None)
-            if block is None:
-                finished = True
-                break
-            head += block
+        parts = _Parts(chunks, self.chunk_size)
+        first = await parts.next() or bytearray()
         await self._ensure_bucket()
-        if finished:
-            await self._call(self._client.put_object, Bucket=self.bucket, Key=key,
-                             Body=bytes(head))
-            size = len(head)
+        if parts.ended and (len(first) < self.large_object_size or not first):
+            await self._call(self._client.put_object, Bucket=self.bucket, Key=key, Body=first)
+            size = len(first)
         else:
-            size = await self._write_multipart(key, head, iterator)
+            parts.give_back(first)
+            del first  # held by `parts` only, so it is freed once sent
+            size = await self._write_multipart(key, parts)
         return StoredData(location=Location(url=self._url(key), store=self.name), size=size)
 
     async def _ensure_bucket(self) -> None:
@@ -229,8 +232,7 @@ class S3Store:
                 if "BucketAlreadyOwnedByYou" not in exc.message:
                     raise
 
-    async def _write_multipart(self, key: str, head: bytearray,
-                               rest: AsyncIterator[bytes]) -> int:
+    async def _write_multipart(self, key: str, data: _Parts) -> int:
         created = await self._call(self._client.create_multipart_upload,
                                    Bucket=self.bucket, Key=key)
         upload_id = created["UploadId"]
@@ -238,16 +240,20 @@ class S3Store:
         tasks: list[asyncio.Task[dict[str, Any]]] = []
         size = 0
         try:
-            async for number, part in _parts(head, rest, self.chunk_size):
+            part = await data.next()
+            while part is not None:
                 while len(in_flight) >= self.thread_pools:
                     done, in_flight = await asyncio.wait(
                         in_flight, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
                         task.result()
-                task = asyncio.create_task(self._upload_part(key, upload_id, number, part))
+                task = asyncio.create_task(
+                    self._upload_part(key, upload_id, len(tasks) + 1, part))
                 in_flight.add(task)
                 tasks.append(task)
                 size += len(part)
+                part = None  # not held here while the next part fills
+                part = await data.next()
             parts = [await task for task in tasks]
             await self._call(self._client.complete_multipart_upload, Bucket=self.bucket,
                              Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
@@ -260,7 +266,7 @@ class S3Store:
         return size
 
     async def _upload_part(self, key: str, upload_id: str, number: int,
-                           part: bytes) -> dict[str, Any]:
+                           part: bytearray) -> dict[str, Any]:
         answer = await self._call(self._client.upload_part, Bucket=self.bucket, Key=key,
                                   UploadId=upload_id, PartNumber=number, Body=part)
         return {"ETag": answer["ETag"], "PartNumber": number}
@@ -280,19 +286,53 @@ class S3Store:
             pass
 
 
-async def _parts(head: bytearray, rest: AsyncIterator[bytes],
-                 part_size: int) -> AsyncIterator[tuple[int, bytes]]:
-    """Numbered parts of `part_size` bytes (the last one shorter) from head + rest."""
-    buffer = head
-    number = 1
-    while True:
-        while len(buffer) < part_size:
-            block = await anext(rest, None)
+class _Parts:
+    """The data of a stream of blocks, cut into parts of `size` bytes (the last one
+    shorter). Each block is copied once, straight into the part being filled, so
+    at most that part and one block are held."""
+
+    def __init__(self, blocks: AsyncIterator[bytes], size: int) -> None:
+        self._blocks = aiter(blocks)
+        self._size = size
+        self._rest: memoryview | None = None
+        self._finished = False
+        self._given_back: bytearray | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether every byte of the stream has been returned as a part."""
+        return self._finished and self._rest is None and self._given_back is None
+
+    def give_back(self, part: bytearray) -> None:
+        """Make `part`, the last one returned, the next one again."""
+        self._given_back = part
+
+    async def _fill_rest(self) -> None:
+        while self._rest is None and not self._finished:
+            block = await anext(self._blocks, None)
             if block is None:
-                if buffer:
-                    yield number, bytes(buffer)
-                return
-            buffer += block
-        yield number, bytes(buffer[:part_size])
-        del buffer[:part_size]
-        number += 1
+                self._finished = True
+            elif block:
+                self._rest = memoryview(block)
+
+    async def next(self) -> bytearray | None:
+        """The next part, or None when the stream has no more data."""
+        if self._given_back is not None:
+            given, self._given_back = self._given_back, None
+            return given
+        part = bytearray(self._size)
+        filled = 0
+        while filled < self._size:
+            await self._fill_rest()
+            if self._rest is None:
+                break
+            taken = min(len(self._rest), self._size - filled)
+            part[filled:filled + taken] = self._rest[:taken]
+            filled += taken
+            self._rest = self._rest[taken:] if taken < len(self._rest) else None
+        # One block past a full part tells whether more data follows it (see `ended`).
+        await self._fill_rest()
+        if not filled:
+            return None
+        del part[filled:]
+        return part
