@@ -44,7 +44,8 @@ async def start_import(request: Request) -> Response:
     task = await run_in_threadpool(services.imports.start_import, context_of(request),
                                    request.path_params["image_id"], body,
                                    request.headers.get("x-image-meta-store"))
-    services.imports.launch(task.id)
+    if task is not None:
+        services.imports.launch(task.id)
     return Response(status_code=202)
 
 

@@ -14,9 +14,14 @@ from glint.domain.import_filter import ImportFilter, Resolver, check_uri
 from glint.stores.base import StoreError
 from glint.stores.registry import StoreRegistry
 
+# The image properties an import keeps up to date (as Glance names them).
+LOCK = "os_glance_import_task"
+IMPORTING_TO = "os_glance_importing_to_stores"
+FAILED = "os_glance_failed_import"
+
 
 def parse_method(body: Any, enabled: tuple[str, ...] | list[str], rules: ImportFilter,
-                 resolve: Resolver) -> str:
+                 resolve: Resolver, *, multistore: bool) -> str:
     """The import method named by the request body, once its arguments are checked."""
     if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
         raise InvalidInput("Import request requires a 'method' field.")
@@ -28,9 +33,13 @@ def parse_method(body: Any, enabled: tuple[str, ...] | list[str], rules: ImportF
     for flag in ("all_stores", "all_stores_must_succeed"):
         if flag in body and not isinstance(body[flag], bool):
             raise InvalidInput(f"'{flag}' must be boolean value only")
-    if name in ("copy-image", "glance-download"):
-        raise InvalidInput(f"Import method '{name}' needs multiple stores, which this "
+    if name == "copy-image" and not multistore:
+        raise InvalidInput("Import method 'copy-image' needs multiple stores, which this "
                            "site does not have.")
+    if name == "glance-download":
+        raise InvalidInput("Import method 'glance-download' is not supported by this site.")
+    if body.get("all_stores_must_succeed") is False and not multistore:
+        raise InvalidInput("All_stores_must_succeed can only be set with enabled_backends")
     if name == "web-download":
         uri = body["method"].get("uri")
         if not isinstance(uri, str) or not uri:
@@ -70,6 +79,10 @@ def import_targets(body: dict[str, Any], header: str | None,
 
 def check_importable(image: Image, method: str, *, staged: bool) -> None:
     """Conflict unless the image's state allows `method` (`staged`: its staged file exists)."""
+    if method == "copy-image":
+        if image.status != ImageStatus.ACTIVE:
+            raise Conflict("Only images with status active can be targeted for copying")
+        return
     if image.status == ImageStatus.ACTIVE:
         raise Conflict("Image with status active cannot be target for import")
     if image.container_format is None:
@@ -86,3 +99,15 @@ def check_importable(image: Image, method: str, *, staged: bool) -> None:
             raise Conflict(f"Image {image.id} has no staged data; stage it again")
     if image.status not in (ImageStatus.QUEUED, ImageStatus.UPLOADING):
         raise Conflict(f"Image {image.id} is {image.status} and cannot be imported")
+
+
+def copy_targets(image: Image, targets: list[str], *, all_stores: bool) -> list[str]:
+    """The stores copy-image writes to: with `all_stores`, those without the image
+    yet (maybe none); otherwise InvalidInput if the image is already in one of them."""
+    present = {location.store for location in image.locations}
+    if all_stores:
+        return [name for name in targets if name not in present]
+    for name in targets:
+        if name in present:
+            raise InvalidInput(f"Image is already present at store '{name}'")
+    return targets

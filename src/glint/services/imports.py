@@ -32,10 +32,19 @@ from glint.domain.errors import Conflict, NotFound
 from glint.domain.image import Image, ImageStatus, Location
 from glint.domain.import_filter import ImportFilter, Resolver
 from glint.domain.task import Task, TaskStatus, TaskType
+from glint.services.copy_image import copy_to_stores, lock_for_copy
 from glint.services.image_data import ImageDataServices, _inspected
 from glint.services.images import ImageServices, now
 from glint.services.import_plugins import inject_properties, run_plugins
-from glint.services.import_requests import check_importable, import_targets, parse_method
+from glint.services.import_requests import (
+    FAILED,
+    IMPORTING_TO,
+    LOCK,
+    check_importable,
+    copy_targets,
+    import_targets,
+    parse_method,
+)
 from glint.services.staging import Staging
 from glint.services.web_download import fetch, resolve_host
 from glint.settings import ImportSettings
@@ -50,9 +59,6 @@ STALLED_AFTER = timedelta(minutes=2)
 # A pending task its worker never started (it died first).
 UNCLAIMED_AFTER = timedelta(seconds=30)
 RESUME_EVERY = timedelta(seconds=30)
-LOCK = "os_glance_import_task"
-IMPORTING_TO = "os_glance_importing_to_stores"
-FAILED = "os_glance_failed_import"
 # Long ago: a task marked with it counts as stalled at once.
 EPOCH = datetime(2000, 1, 1)
 
@@ -78,7 +84,11 @@ class ImportServices:
                             s.disallowed_hosts, s.allowed_ports, s.disallowed_ports)
 
     def methods(self) -> list[str]:
-        return list(self.settings.enabled_import_methods)
+        """The import methods this site offers: the enabled ones it can run
+        (copy-image needs several stores; glance-download is not supported)."""
+        return [name for name in self.settings.enabled_import_methods
+                if name != "glance-download"
+                and (name != "copy-image" or self.stores.multistore)]
 
     # Staging ---------------------------------------------------------------
 
@@ -132,38 +142,52 @@ class ImportServices:
     # Starting an import ----------------------------------------------------
 
     def start_import(self, ctx: RequestContext, image_id: str, body: Any,
-                     store_header: str | None = None) -> Task:
+                     store_header: str | None = None) -> Task | None:
         """POST /import: check the request, lock the image, record the task (202).
 
         The data goes to the stores named by `stores` (or the X-Image-Meta-Store
         header), to every writable store with `all_stores`, else to the default store.
+        copy-image leaves the image active; with `all_stores` and the image
+        already in every store there is nothing to do and no task (None).
         """
         method = parse_method(body, self.settings.enabled_import_methods, self.filter,
-                              self.resolve)
+                              self.resolve, multistore=self.stores.multistore)
         targets = import_targets(body, store_header, self.stores)
         with self.images.db.writing() as session:
             image, target = self.images.load_visible(session, ctx, image_id)
-            self.images.policy.enforce("modify_image", ctx, target)
+            copying = method == "copy-image"
+            self.images.policy.enforce("copy_image" if copying else "modify_image", ctx, target)
             check_importable(image, method, staged=self.staging.exists(image.id))
+            if copying:
+                targets = copy_targets(image, targets, all_stores=body.get("all_stores") is True)
+                if not targets:
+                    log.info("image %s is already in every store", image.id)
+                    return None
             task = Task(
                 id=str(uuid.uuid4()), type=TaskType.API_IMAGE_IMPORT, status=TaskStatus.PENDING,
                 owner=image.owner or ctx.project_id, created_at=now(), updated_at=now(),
                 image_id=image.id, request_id=ctx.request_id, user_id=ctx.user_id,
                 input={"image_id": image.id, "import_req": body, "backend": targets},
             )
-            lifecycle.transition(image.status, ImageStatus.IMPORTING)
-            if not repo.change_status(session, image.id, image.status, ImageStatus.IMPORTING,
-                                      now()):
-                raise Conflict(f"Image {image.id} changed while the import was requested")
-            tasks_repo.drop_image_properties(session, image.id, (FAILED,))
-            tasks_repo.set_image_property(session, image.id, LOCK, task.id)
-            tasks_repo.set_image_property(session, image.id, IMPORTING_TO, ",".join(targets))
-            for name, value in inject_properties(self.settings, ctx):
-                tasks_repo.set_image_property(session, image.id, name, value)
+            if copying:
+                lock_for_copy(session, image.id, task.id, targets)
+            else:
+                self._lock_for_import(session, ctx, image, task.id, targets)
             tasks_repo.insert_task(session, task)
         log.info("import %s of image %s by %s accepted (task %s)", method, image.id,
                  ctx.user_id, task.id)
         return task
+
+    def _lock_for_import(self, session: Any, ctx: RequestContext, image: Image, task_id: str,
+                         targets: list[str]) -> None:
+        lifecycle.transition(image.status, ImageStatus.IMPORTING)
+        if not repo.change_status(session, image.id, image.status, ImageStatus.IMPORTING, now()):
+            raise Conflict(f"Image {image.id} changed while the import was requested")
+        tasks_repo.drop_image_properties(session, image.id, (FAILED,))
+        tasks_repo.set_image_property(session, image.id, LOCK, task_id)
+        tasks_repo.set_image_property(session, image.id, IMPORTING_TO, ",".join(targets))
+        for name, value in inject_properties(self.settings, ctx):
+            tasks_repo.set_image_property(session, image.id, name, value)
 
     # Running tasks ---------------------------------------------------------
 
@@ -218,9 +242,16 @@ class ImportServices:
                                    EPOCH)
 
     async def _execute(self, task: Task) -> None:
-        image = await run_in_threadpool(self._importing_image, task)
         request = task.input.get("import_req")
         assert isinstance(request, dict)
+        backend = task.input.get("backend")
+        targets = [str(name) for name in backend] if isinstance(backend, list) and backend \
+            else [self.stores.default_store().name]
+        must_all = request.get("all_stores_must_succeed", True) is not False
+        if request["method"]["name"] == "copy-image":
+            await copy_to_stores(self, task, targets, must_all=must_all)
+            return
+        image = await run_in_threadpool(self._importing_image, task)
         if request["method"]["name"] == "web-download":
             await fetch(str(request["method"]["uri"]), rules=self.filter, resolve=self.resolve,
                         staging=self.staging, image_id=image.id,
@@ -228,10 +259,6 @@ class ImportServices:
         if not self.staging.exists(image.id):
             raise ImportFailed("The staged data of the image is missing")
         image = await run_plugins(self, image, task)
-        backend = task.input.get("backend")
-        targets = [str(name) for name in backend] if isinstance(backend, list) and backend \
-            else [self.stores.default_store().name]
-        must_all = request.get("all_stores_must_succeed", True) is not False
         written: list[tuple[WritableStore, Location]] = []
         failed: list[str] = []
         digests: Digests | None = None
