@@ -198,7 +198,8 @@ def nginx(folder: Path) -> Iterator[WebServer]:
 
 
 SWIFT_VENV = Path(__file__).resolve().parent.parent / ".swift"
-SWIFT_REQUIREMENTS = ["swift==2.38.3"]
+# keystonemiddleware: the proxy's authtoken and keystoneauth filters, for the Keystone tests.
+SWIFT_REQUIREMENTS = ["swift==2.38.3", "keystonemiddleware==13.0.1"]
 SWIFT_USER = "glint:glint"
 SWIFT_KEY = "glintpass"
 
@@ -206,12 +207,14 @@ SWIFT_KEY = "glintpass"
 def ensure_swift_installed() -> Path:
     """Swift in its own virtual environment, tests/.swift (its pins must not meet Glint's)."""
     stamp = SWIFT_VENV / ".installed"
-    if not stamp.exists():
-        subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(SWIFT_VENV)],
-                       check=True)
+    wanted = " ".join(SWIFT_REQUIREMENTS) + "\n"
+    if not stamp.exists() or stamp.read_text() != wanted:
+        if not (SWIFT_VENV / "bin" / "pip").exists():
+            subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv",
+                            str(SWIFT_VENV)], check=True)
         subprocess.run([str(SWIFT_VENV / "bin" / "pip"), "install", "-q", *SWIFT_REQUIREMENTS],
                        check=True, stdin=subprocess.DEVNULL, timeout=1200)
-        stamp.write_text(" ".join(SWIFT_REQUIREMENTS) + "\n")
+        stamp.write_text(wanted)
     return SWIFT_VENV / "bin"
 
 
@@ -387,14 +390,26 @@ def _free_port_range(count: int) -> int:
 class CephCluster:
     conf: Path
     pool: str
+    cephx: bool = False
+
+    def glance_user(self, name: str = "glance") -> str:
+        """A cephx user `client.<name>` with rbd profile caps on the pool, its keyring where
+        the conf's `keyring = $cluster.$name.keyring` finds it; returns `name`."""
+        keyring = self.conf.parent / f"ceph.client.{name}.keyring"
+        subprocess.run(["ceph", "-c", str(self.conf), "auth", "get-or-create", f"client.{name}",
+                        "mon", "profile rbd", "osd", f"profile rbd pool={self.pool}",
+                        "mgr", f"profile rbd pool={self.pool}", "-o", str(keyring)],
+                       check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        return name
 
 
 _CEPH_CONF = """[global]
 fsid = {fsid}
 mon host = [v2:127.0.0.1:{mon},v1:127.0.0.1:{mon1}]
-auth cluster required = none
-auth service required = none
-auth client required = none
+auth cluster required = {auth}
+auth service required = {auth}
+auth client required = {auth}
+keyring = {run}/$cluster.$name.keyring
 auth allow insecure global id reclaim = false
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
@@ -430,9 +445,12 @@ mgr data = {run}/mgr.x
 
 
 @contextmanager
-def ceph(folder: Path, pool: str = "images") -> Iterator[CephCluster]:
-    """A one-node Ceph (mon, mgr, one memstore OSD, auth none) with an RBD pool; the
-    daemons fork, and are stopped by the PIDs they write into `folder`."""
+def ceph(folder: Path, pool: str = "images", cephx: bool = False) -> Iterator[CephCluster]:
+    """A one-node Ceph (mon, mgr, one memstore OSD) with an RBD pool; the daemons fork,
+    and are stopped by the PIDs they write into `folder`.
+
+    Without `cephx`, auth is none; with it, every daemon and client.admin get a key
+    in `folder/ceph.<name>.keyring` and the cluster requires cephx everywhere."""
     ensure_ceph_installed()
     for sub in ("run", "log", "crash", "mon.a", "osd.0", "mgr.x"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -440,7 +458,8 @@ def ceph(folder: Path, pool: str = "images") -> Iterator[CephCluster]:
     conf = folder / "ceph.conf"
     fsid = str(uuid.uuid4())
     conf.write_text(_CEPH_CONF.format(fsid=fsid, mon=base, mon1=base + 1, low=base + 2,
-                                      high=base + 31, run=folder))
+                                      high=base + 31, run=folder,
+                                      auth="cephx" if cephx else "none"))
 
     def run(*command: str) -> str:
         done = subprocess.run(list(command), capture_output=True, text=True, timeout=120,
@@ -450,10 +469,28 @@ def ceph(folder: Path, pool: str = "images") -> Iterator[CephCluster]:
         return done.stdout
 
     c = ["-c", str(conf)]
+    mon_keyring: list[str] = []
+    if cephx:
+        mon_keyring = ["--keyring", str(folder / "ceph.mon.a.keyring")]
+        for name, caps in (
+                ("mon.", ["mon", "allow *"]),
+                ("client.admin", ["mon", "allow *", "osd", "allow *", "mgr", "allow *"]),
+                ("osd.0", ["mon", "allow profile osd", "osd", "allow *",
+                           "mgr", "allow profile osd"]),
+                ("mgr.x", ["mon", "allow profile mgr", "osd", "allow *", "mds", "allow *"])):
+            own = folder / f"ceph.{'mon.a' if name == 'mon.' else name}.keyring"
+            caps_args = [arg for kind, cap in zip(caps[::2], caps[1::2], strict=True)
+                         for arg in ("--cap", kind, cap)]
+            run("ceph-authtool", "--create-keyring", str(own), "--gen-key", "-n", name,
+                *caps_args)
+            if name != "mon.":
+                # The mon's first keyring seeds its auth database with every key.
+                run("ceph-authtool", mon_keyring[1], "--import-keyring", str(own))
     try:
         run("monmaptool", "--create", "--clobber", "--fsid", fsid, "--addv", "a",
             f"[v2:127.0.0.1:{base},v1:127.0.0.1:{base + 1}]", str(folder / "monmap"))
-        run("ceph-mon", *c, "--mkfs", "-i", "a", "--monmap", str(folder / "monmap"))
+        run("ceph-mon", *c, "--mkfs", "-i", "a", "--monmap", str(folder / "monmap"),
+            *mon_keyring)
         run("ceph-mon", *c, "-i", "a")
         osd_uuid = str(uuid.uuid4())
         osd_id = run("ceph", *c, "--connect-timeout", "30", "osd", "new", osd_uuid).strip()
@@ -468,7 +505,7 @@ def ceph(folder: Path, pool: str = "images") -> Iterator[CephCluster]:
         run("ceph", *c, "osd", "pool", "create", pool, "8")
         run("ceph", *c, "osd", "pool", "application", "enable", pool, "rbd")
         run("rbd", *c, "pool", "init", pool)
-        yield CephCluster(conf, pool)
+        yield CephCluster(conf, pool, cephx)
     finally:
         for pid_file in (folder / "run").glob("*.pid"):
             try:

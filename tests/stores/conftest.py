@@ -59,7 +59,9 @@ def swift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServ
 
 @pytest.fixture(scope="session")
 def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
-    with ceph(tmp_path_factory.mktemp("ceph")) as cluster:
+    # cephx, as production Ceph runs: the admin key sits beside the conf, and the
+    # rbd_store_user tests add users of their own.
+    with ceph(tmp_path_factory.mktemp("ceph"), cephx=True) as cluster:
         yield cluster
 
 

@@ -4,7 +4,9 @@ that Nova and Cinder clone from (glance_store's `rbd` driver and location format
 
 Data is written to an RBD image under a temporary name, grown as it arrives
 (the size is often unknown), then renamed, snapshotted and the snapshot
-protected; a failed write removes the temporary image. The `rados` and `rbd`
+protected; a failed write removes the temporary image. With
+`rbd_thin_provisioning`, blocks of zeros are not written: the image keeps
+holes there, which read back as zeros. The `rados` and `rbd`
 Python bindings come from Ceph (Debian: python3-rados, python3-rbd); they
 block, so every call runs on the store's own threads.
 """
@@ -33,13 +35,15 @@ class RbdStore:
 
     def __init__(self, name: str, *, pool: str = "images", user: str | None = None,
                  conf: str = "/etc/ceph/ceph.conf", chunk_size: int = 8 * MIB,
-                 connect_timeout: int = 0, threads: int = 8) -> None:
+                 connect_timeout: int = 0, thin_provisioning: bool = False,
+                 threads: int = 8) -> None:
         self.name = name
         self.pool = pool
         self.user = user
         self.conf = conf
         self.chunk_size = chunk_size
         self.connect_timeout = connect_timeout
+        self.thin_provisioning = thin_provisioning
         self._threads = ThreadPoolExecutor(threads, f"glint-rbd-{name}")
         self._cluster: Any = None
         self._ioctx: Any = None
@@ -55,10 +59,11 @@ class RbdStore:
                    user=config.text("rbd_store_user"),
                    conf=config.text("rbd_store_ceph_conf", "/etc/ceph/ceph.conf") or "",
                    chunk_size=chunk_mib * MIB,
-                   connect_timeout=config.integer("rados_connect_timeout", 0))
+                   connect_timeout=config.integer("rados_connect_timeout", 0),
+                   thin_provisioning=config.boolean("rbd_thin_provisioning", False))
 
     def properties(self) -> dict[str, object]:
-        return {"chunk_size": self.chunk_size, "pool": self.pool, "thin_provisioning": False}
+        return {"chunk_size": self.chunk_size, "pool": self.pool, "thin_provisioning": self.thin_provisioning}
 
     # Connection ----------------------------------------------------------
 
@@ -67,7 +72,13 @@ class RbdStore:
             import rados
 
             cluster = rados.Rados(conffile=self.conf, rados_id=self.user)
-            cluster.connect(timeout=self.connect_timeout or -1)
+            try:
+                cluster.connect(timeout=self.connect_timeout or -1)
+            except rados.PermissionDeniedError as exc:
+                # cephx refused the key: a configuration error, not an outage.
+                raise StoreError(self.name, f"Ceph refused client.{self.user or 'admin'} "
+                                 f"(rbd_store_user, and its keyring named by "
+                                 f"{self.conf}): {exc}") from exc
             self._fsid = cluster.get_fsid()
             self._ioctx = cluster.open_ioctx(self.pool)
             self._cluster = cluster
@@ -174,7 +185,8 @@ class RbdStore:
                     if size + len(block) > capacity:
                         capacity = max(size + len(block), capacity + self.chunk_size)
                         await self._call(image.resize, capacity)
-                    await self._call(image.write, block, size)
+                    if not (self.thin_provisioning and _all_zero(block)):
+                        await self._call(image.write, block, size)
                     size += len(block)
                 if capacity != size:
                     await self._call(image.resize, size)
@@ -236,3 +248,9 @@ class RbdStore:
             await self._call(self._remove, name)
         except DataNotFound:
             pass
+
+
+
+def _all_zero(block: bytes) -> bool:
+    """Whether `block` holds only zero bytes (bytes(n) comes from calloc: cheap)."""
+    return not block or (block[0] == 0 and block == bytes(len(block)))
