@@ -4,15 +4,21 @@ The URI and every redirect target pass the `[import_filtering_opts]` rules
 (`glint.domain.import_filter`), redirects are followed by hand (at most
 MAX_REDIRECTS) so each target is checked before it is fetched, and the body
 is streamed to the staging file, never beyond image_size_cap.
+
+DNS rebinding: a name is resolved once, its addresses are checked, and the
+connection goes to one of exactly those addresses (`PinnedBackend`), so a
+resolver that answers differently a moment later (a public address for the
+check, 127.0.0.1 for the fetch) gains nothing. The URL keeps its host name,
+so the Host header, TLS SNI and certificate checks still use the name.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Sequence
-from urllib.parse import urljoin
+from collections.abc import AsyncIterator, Iterable, Sequence
+from urllib.parse import urljoin, urlsplit
 
-import httpx
+import httpcore
 from starlette.concurrency import run_in_threadpool
 
 from glint.domain.import_filter import ImportFilter, Resolver, check_uri
@@ -20,6 +26,10 @@ from glint.services.staging import Staging
 from glint.stores.hashing import ImageTooLarge
 
 MAX_REDIRECTS = 5
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+TIMEOUTS = {"connect": 10.0, "read": 60.0, "write": 60.0, "pool": 10.0}
+FAILURES = (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError,
+            httpcore.UnsupportedProtocol)
 
 
 class DownloadFailed(Exception):
@@ -32,6 +42,42 @@ def resolve_host(host: str, port: int) -> Sequence[str]:
             for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
 
 
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects to the given, already checked addresses (in order, the first
+    that answers) whatever name is asked for, and to nothing else."""
+
+    def __init__(self, host: str, addresses: Iterable[str]) -> None:
+        self.host = host
+        self.addresses = list(addresses)
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if host.lower().rstrip(".").strip("[]") != self.host:
+            raise httpcore.ConnectError(f"{host} is not the checked host {self.host}")
+        failure: Exception = httpcore.ConnectError(f"{host} has no checked address")
+        for address in self.addresses:
+            try:
+                return await self._backend.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("web-download never uses Unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
 async def fetch(uri: str, *, rules: ImportFilter, resolve: Resolver, staging: Staging,
                 image_id: str, size_cap: int) -> None:
     """Fetch `uri` into the staging area, checking every redirect target.
@@ -39,24 +85,33 @@ async def fetch(uri: str, *, rules: ImportFilter, resolve: Resolver, staging: St
     Raises UriRefused when a target breaks the rules, DownloadFailed for HTTP
     errors, too many redirects or an unreachable server, ImageTooLarge past the cap.
     """
-    timeout = httpx.Timeout(60.0, connect=10.0)
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False,
-                                 trust_env=False) as client:
-        current = uri
-        for _ in range(MAX_REDIRECTS + 1):
-            await run_in_threadpool(check_uri, current, rules, resolve)
-            try:
-                async with client.stream("GET", current) as response:
-                    if response.is_redirect and "location" in response.headers:
-                        current = urljoin(current, response.headers["location"])
-                        continue
-                    if response.status_code != 200:
-                        raise DownloadFailed(f"{uri} answered {response.status_code}")
-                    await staging.write(image_id, _capped(response.aiter_bytes(), size_cap))
-                    return
-            except httpx.HTTPError as exc:
-                raise DownloadFailed(f"Downloading {uri} failed: {exc}") from exc
+    current = uri
+    for _ in range(MAX_REDIRECTS + 1):
+        addresses = await run_in_threadpool(check_uri, current, rules, resolve)
+        host = (urlsplit(current).hostname or "").lower().rstrip(".")
+        backend = PinnedBackend(host, addresses)
+        try:
+            async with httpcore.AsyncConnectionPool(network_backend=backend) as pool, \
+                    pool.stream("GET", current, extensions={"timeout": TIMEOUTS}) as response:
+                location = _header(response, b"location")
+                if response.status in REDIRECTS and location:
+                    current = urljoin(current, location)
+                    continue
+                if response.status != 200:
+                    raise DownloadFailed(f"{uri} answered {response.status}")
+                await staging.write(image_id, _capped(response.aiter_stream(), size_cap))
+                return
+        except FAILURES as exc:
+            raise DownloadFailed(f"Downloading {current} failed: {exc or type(exc).__name__}") \
+                from exc
     raise DownloadFailed(f"{uri} redirected more than {MAX_REDIRECTS} times")
+
+
+def _header(response: httpcore.Response, name: bytes) -> str | None:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
 
 
 async def _capped(chunks: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
