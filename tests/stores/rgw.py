@@ -33,10 +33,16 @@ def radosgw(cluster: CephCluster, folder: Path) -> Iterator[S3Server]:
     ensure_radosgw_installed()
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    keyring = folder / "keyring"
+    # A key of its own: used when the cluster requires cephx, harmless when it does not.
+    subprocess.run(["ceph", "-c", str(cluster.conf), "auth", "get-or-create", RGW_NAME,
+                    "mon", "allow rw", "osd", "allow rwx", "-o", str(keyring)],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
     conf = folder / "ceph.conf"
     conf.write_text(cluster.conf.read_text() + f"""
 [{RGW_NAME}]
 rgw data = {folder}
+keyring = {keyring}
 rgw frontends = beast endpoint=127.0.0.1:{port}
 rgw dns name = 127.0.0.1
 ms mon client mode = crc
