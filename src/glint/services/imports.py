@@ -3,13 +3,15 @@
 `stage` streams PUT /stage into the staging area (image queued -> uploading,
 format-inspected like an upload). `start_import` checks the request, takes
 the image's import lock (`os_glance_import_task`), moves it to `importing`
-and records an `api_image_import` task in the database. The task runs on
-the event loop of the worker that accepted it (`launch`); its state lives in
-the database, so if that worker dies, any worker picks it up again
-(`resume_stalled`): a running task touches its row every HEARTBEAT, and one
-silent for STALLED_AFTER is taken over. A task always ends: on success the
-image is active; on any failure it is queued again with its lock released
-and `os_glance_failed_import` naming the store, never left `importing`.
+(copy-image leaves it active, see `copy_image`) and records an
+`api_image_import` task in the database. The task runs on the event loop of
+the worker that accepted it (`launch`); its state lives in the database, so
+if that worker dies, any worker picks it up again (`resume_stalled`): a
+running task touches its row every HEARTBEAT, and one silent for
+`import_recovery.STALLED_AFTER` is taken over. A task always ends: on success
+the image is active; on any failure it is queued again (a copied image stays
+active) with its lock released and `os_glance_failed_import` naming the
+store, never left `importing`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from glint.services.copy_image import copy_to_stores, lock_for_copy
 from glint.services.image_data import ImageDataServices, _inspected
 from glint.services.images import ImageServices, now
 from glint.services.import_plugins import inject_properties, run_plugins
+from glint.services.import_recovery import clean_staging, release_orphans, stalled_tasks
 from glint.services.import_requests import (
     FAILED,
     IMPORTING_TO,
@@ -55,9 +58,6 @@ from glint.stores.registry import StoreRegistry
 log = logging.getLogger(__name__)
 
 HEARTBEAT = timedelta(seconds=15)
-STALLED_AFTER = timedelta(minutes=2)
-# A pending task its worker never started (it died first).
-UNCLAIMED_AFTER = timedelta(seconds=30)
 RESUME_EVERY = timedelta(seconds=30)
 # Long ago: a task marked with it counts as stalled at once.
 EPOCH = datetime(2000, 1, 1)
@@ -368,53 +368,16 @@ class ImportServices:
             await asyncio.sleep(RESUME_EVERY.total_seconds())
 
     async def resume_stalled(self) -> int:
-        stalled = await run_in_threadpool(self._stalled_tasks)
+        """Launch tasks whose worker died; release images importing with no task;
+        remove staged data nothing will import. Returns how many tasks were resumed."""
+        stalled = await run_in_threadpool(stalled_tasks, self)
         for task in stalled:
             if task.id not in self._running:
                 log.warning("resuming import task %s of image %s", task.id, task.image_id)
                 self.launch(task.id)
-        await run_in_threadpool(self._release_orphans)
-        await run_in_threadpool(self._clean_staging)
+        await run_in_threadpool(release_orphans, self)
+        await run_in_threadpool(clean_staging, self)
         return len(stalled)
-
-    def _clean_staging(self) -> None:
-        """Remove staged data (and leftovers of plugins or writes) of images that are
-        neither uploading nor importing: deleted, reverted, or unknown."""
-        if not self.staging.folder.is_dir():
-            return
-        for path in self.staging.folder.iterdir():
-            try:
-                image_id = str(uuid.UUID(path.name.lstrip(".").split(".", 1)[0]))
-            except ValueError:
-                continue
-            with self.images.db.reading() as session:
-                image = repo.get_image(session, image_id, details=False)
-            if image is None or image.status not in (ImageStatus.UPLOADING,
-                                                     ImageStatus.IMPORTING):
-                log.info("removing staged data %s of image %s, which is %s", path.name,
-                         image_id, image.status if image else "gone")
-                path.unlink(missing_ok=True)
-
-    def _stalled_tasks(self) -> list[Task]:
-        with self.images.db.reading() as session:
-            candidates = tasks_repo.runnable_tasks(session, TaskType.API_IMAGE_IMPORT,
-                                                   now() - STALLED_AFTER)
-        unclaimed = now() - UNCLAIMED_AFTER
-        return [t for t in candidates
-                if t.status == TaskStatus.PROCESSING or t.updated_at < unclaimed]
-
-    def _release_orphans(self) -> None:
-        """Images importing with no live task (e.g. created by a crashed older
-        version, or whose task row was lost) go back to queued."""
-        with self.images.db.writing() as session:
-            for image_id in repo.stalled_images(session, ImageStatus.IMPORTING,
-                                                now() - STALLED_AFTER):
-                live = tasks_repo.list_tasks(session, image_id=image_id, status="processing") \
-                    + tasks_repo.list_tasks(session, image_id=image_id, status="pending")
-                if not live:
-                    log.warning("image %s was importing with no task; it is queued again",
-                                image_id)
-                    self._unlock_failed(session, image_id)
 
     async def stop(self) -> None:
         for running in list(self._running.values()):
