@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from glint.domain.image import Location
 from glint.stores.base import DataNotFound, StoreFull
 from glint.stores.filesystem import FilesystemStore
 from glint.stores.options import BackendConfig, OptionError
+from tests.servers import GLINT, free_port, glint_command, write_config
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -130,3 +133,88 @@ def test_bad_options_name_the_key(options: dict[str, str], key: str) -> None:
     with pytest.raises(OptionError) as raised:
         FilesystemStore.from_config(_config(**options))
     assert raised.value.key == key and str(raised.value).startswith(f"[fast] {key}:")
+
+
+def _metadata_file(tmp_path: Path, document: object) -> Path:
+    path = tmp_path / "metadata.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+async def test_metadata_file_object_is_attached_to_new_locations(tmp_path: Path) -> None:
+    entry = {"id": "nfs-1", "mountpoint": str(tmp_path / "images"), "share": "filer:/images"}
+    store = FilesystemStore.from_config(_config(
+        filesystem_store_datadir=str(tmp_path / "images"),
+        filesystem_store_metadata_file=str(_metadata_file(tmp_path, entry))))
+    store.prepare()
+    stored = await store.write(str(uuid.uuid4()), chunks(b"data"))
+    assert stored.location.metadata == entry
+
+
+async def test_metadata_file_list_gives_each_mount_its_entry(tmp_path: Path) -> None:
+    low, high = tmp_path / "low", tmp_path / "high"
+    entries = [{"id": "low", "mountpoint": str(low)}, {"id": "high", "mountpoint": f"{high}/"}]
+    store = FilesystemStore.from_config(_config(
+        filesystem_store_datadirs=f"{low}:100\n{high}:200",
+        filesystem_store_metadata_file=str(_metadata_file(tmp_path, entries))))
+    store.prepare()
+    stored = await store.write(str(uuid.uuid4()), chunks(b"data"))
+    assert stored.location.metadata == {"id": "high", "mountpoint": f"{high}/"}
+    assert store.metadata_for(low.resolve() / "x") == {"id": "low", "mountpoint": str(low)}
+    # A mount point is a folder, not a prefix of a name: /…/low is not /…/lower.
+    assert store.metadata_for(tmp_path.resolve() / "lower" / "x") == {}
+
+
+async def test_metadata_file_without_a_matching_mount_gives_no_metadata(tmp_path: Path) -> None:
+    store = FilesystemStore.from_config(_config(
+        filesystem_store_datadir=str(tmp_path / "images"),
+        filesystem_store_metadata_file=str(_metadata_file(
+            tmp_path, {"id": "elsewhere", "mountpoint": "/mnt/elsewhere"}))))
+    store.prepare()
+    stored = await store.write(str(uuid.uuid4()), chunks(b"data"))
+    assert stored.location.metadata == {}
+
+
+@pytest.mark.parametrize("document", [
+    "not json {",
+    json.dumps([]),
+    json.dumps("a string"),
+    json.dumps({"mountpoint": "/srv"}),
+    json.dumps({"id": 10, "mountpoint": "/srv"}),
+    json.dumps([{"id": "a", "mountpoint": "/srv"}, "b"]),
+    json.dumps({"id": "a", "mountpoint": "/srv", "size": 10}),
+    json.dumps({"id": "a", "mountpoint": "/srv", "tags": ["x", None]}),
+])
+def test_bad_metadata_file_names_the_key(tmp_path: Path, document: str) -> None:
+    path = tmp_path / "metadata.json"
+    path.write_text(document)
+    with pytest.raises(OptionError) as raised:
+        FilesystemStore.from_config(_config(filesystem_store_datadir=str(tmp_path / "d"),
+                                            filesystem_store_metadata_file=str(path)))
+    assert raised.value.key == "filesystem_store_metadata_file"
+
+
+def test_missing_metadata_file_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(OptionError) as raised:
+        FilesystemStore.from_config(_config(
+            filesystem_store_datadir=str(tmp_path / "d"),
+            filesystem_store_metadata_file=str(tmp_path / "missing.json")))
+    assert str(raised.value).startswith("[fast] filesystem_store_metadata_file: cannot read")
+
+
+def test_serve_refuses_a_bad_metadata_file(tmp_path: Path) -> None:
+    (tmp_path / "metadata.json").write_text(json.dumps({"id": "a"}))
+    config = write_config(tmp_path / "glance-api.conf", {
+        "DEFAULT": {"bind_host": "127.0.0.1", "bind_port": free_port()},
+        "database": {"connection": f"sqlite:///{tmp_path / 'glint.db'}"},
+        "glance_store": {"filesystem_store_datadir": tmp_path / "images",
+                         "filesystem_store_metadata_file": tmp_path / "metadata.json"},
+    })
+    glint_command("db", "sync", "--config-file", str(config))
+    done = subprocess.run([str(GLINT), "serve", "--config-file", str(config)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1, done.stderr
+    assert "[glance_store] filesystem_store_metadata_file" in errors[0]
+    assert "mountpoint" in errors[0]

@@ -9,6 +9,12 @@ With several data directories (`filesystem_store_datadirs = path:priority`)
 new data goes to the directory of highest priority with room for it, the
 one with most free space among equals, as in glance_store; a declared size
 larger than every directory's free space is refused before any byte is read.
+
+`filesystem_store_metadata_file` names a JSON file whose metadata is attached
+to the location of every image written (for Nova to find the data on a shared
+mount): one object, or a list of them for several mounts, each with string
+`id` and `mountpoint`; a location gets the object whose mountpoint holds the
+file, as in glance_store. The file is read once, at start.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import errno
+import json
+import logging
 import os
 import re
 import sys
@@ -32,6 +40,7 @@ from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreEr
 from glint.stores.options import BackendConfig, OptionError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _PARTIAL = re.compile(r"^\.(?P<image>[0-9a-f-]{36})\.(?P<pid>\d+)\.[0-9a-f]{32}\.partial$")
 
@@ -48,7 +57,7 @@ class FilesystemStore:
     def __init__(
         self, name: str, directory: Path | None = None, *,
         directories: list[DataDirectory] | None = None, file_perm: int = 0,
-        chunk_size: int = 65536,
+        chunk_size: int = 65536, metadata: list[dict[str, object]] | None = None,
     ) -> None:
         self.name = name
         given = list(directories or []) + ([DataDirectory(directory)] if directory else [])
@@ -61,6 +70,8 @@ class FilesystemStore:
         self.directory = self.directories[0].path
         self.file_perm = file_perm
         self.chunk_size = chunk_size
+        # filesystem_store_metadata_file: one entry per mount point.
+        self.metadata = list(metadata or [])
 
     @classmethod
     def from_config(cls, config: BackendConfig) -> FilesystemStore:
@@ -79,8 +90,11 @@ class FilesystemStore:
         except ValueError:
             raise OptionError(config.section, "filesystem_store_file_perm",
                               f"expected octal digits like 640, got {perm_text!r}") from None
+        metadata_file = config.text("filesystem_store_metadata_file")
+        metadata = _read_metadata_file(config, Path(metadata_file)) if metadata_file else None
         return cls(config.name, directories=directories, file_perm=file_perm,
-                   chunk_size=config.integer("filesystem_store_chunk_size", 65536, minimum=1))
+                   chunk_size=config.integer("filesystem_store_chunk_size", 65536, minimum=1),
+                   metadata=metadata)
 
     def prepare(self) -> None:
         """Create the directories and drop partial files left by dead processes."""
@@ -165,7 +179,22 @@ class FilesystemStore:
                 await asyncio.shield(loop.run_in_executor(writer, _discard, fd, temporary))
                 raise
         url = final.as_uri()
-        return StoredData(location=Location(url=url, store=self.name), size=size)
+        return StoredData(location=Location(url=url, store=self.name,
+                                            metadata=self.metadata_for(final)), size=size)
+
+    def metadata_for(self, path: Path) -> dict[str, object]:
+        """The metadata file's entry whose mount point holds `path` ({} when none does)."""
+        if not self.metadata:
+            return {}
+        for entry in self.metadata:
+            mountpoint = str(entry["mountpoint"])
+            if any(_under(path, Path(candidate))
+                   for candidate in (mountpoint, os.path.realpath(mountpoint))):
+                return dict(entry)
+        log.error("store %s: %s is under none of the mount points of "
+                  "filesystem_store_metadata_file; its location gets no metadata",
+                  self.name, path)
+        return {}
 
     async def _disk(self, operation: Awaitable[T]) -> T:
         """Await a disk operation, turning OS errors into store errors."""
@@ -232,6 +261,52 @@ def _parse_datadir(config: BackendConfig, entry: str) -> DataDirectory:
     except ValueError:
         raise OptionError(config.section, "filesystem_store_datadirs",
                           f"invalid priority {priority!r} in {entry!r}") from None
+
+
+def _read_metadata_file(config: BackendConfig, path: Path) -> list[dict[str, object]]:
+    """The entries of a filesystem_store_metadata_file; raises OptionError naming the key."""
+    key = "filesystem_store_metadata_file"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise OptionError(config.section, key, f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise OptionError(config.section, key, f"{path} is not valid JSON: {exc}") from exc
+    entries = [document] if isinstance(document, dict) else document
+    if not isinstance(entries, list) or not entries:
+        raise OptionError(config.section, key, f"{path} must hold an object or a list of them")
+    for index, entry in enumerate(entries):
+        where = f"{path} entry {index}"
+        if not isinstance(entry, dict):
+            raise OptionError(config.section, key, f"{where} is not an object")
+        for name in ("id", "mountpoint"):
+            if not isinstance(entry.get(name), str):
+                raise OptionError(config.section, key, f"{where} needs a string {name!r}")
+        problem = _metadata_problem(entry)
+        if problem is not None:
+            raise OptionError(config.section, key, f"{where}: {problem}")
+    return entries
+
+
+def _metadata_problem(value: object, name: str = "") -> str | None:
+    """Why `value` cannot be location metadata (objects, lists and strings only), if it cannot."""
+    if isinstance(value, dict):
+        items: list[tuple[str, object]] = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{name}[{index}]", v) for index, v in enumerate(value)]
+    elif isinstance(value, str):
+        return None
+    else:
+        return f"{name} is a {type(value).__name__}; only objects, lists and strings are allowed"
+    for key, item in items:
+        problem = _metadata_problem(item, key)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _under(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
 
 
 def _free_space(path: Path) -> int:
