@@ -1,5 +1,6 @@
 """Interoperable import driven by the stock clients: `openstack image create --import`
-(glance-direct) and `glance image-create-via-import` (web-download from nginx)."""
+(glance-direct), `glance image-create-via-import` (web-download from nginx) and
+`glance image-import --import-method copy-image` on a two-store site."""
 
 from __future__ import annotations
 
@@ -94,3 +95,37 @@ def test_glance_web_download_redirect_to_denied_address(import_cli: Cli, web: We
     # `glance image-tasks` needs API 2.12, which (as in Glance) only multi-store sites offer.
     [task] = httpx.get(f"{import_cli.url}/v2/images/{image_id}/tasks").json()["tasks"]
     assert task["status"] == "failure" and "169.254.169.254" in task["message"]
+
+
+@pytest.fixture(scope="module")
+def multistore_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    folder = tmp_path_factory.mktemp("glint-copy-e2e")
+    extra: dict[str, dict[str, object]] = {
+        "DEFAULT": {"enabled_backends": "fast:file, cheap:file"},
+        "glance_store": {"default_backend": "fast"},
+        "fast": {"filesystem_store_datadir": folder / "fast"},
+        "cheap": {"filesystem_store_datadir": folder / "cheap"},
+    }
+    with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", flavor="",
+                      extra=extra) as running:
+        yield Cli(running.url)
+
+
+def test_glance_copy_image(multistore_cli: Cli, tmp_path: Path) -> None:
+    data = os.urandom(400_000)
+    path = tmp_path / "disk.raw"
+    path.write_bytes(data)
+    out = multistore_cli.glance("image-create", "--name", "copied", "--disk-format", "raw",
+                                "--container-format", "bare", "--file", str(path),
+                                "--store", "fast")
+    image_id = _image_id(out)
+    multistore_cli.glance("image-import", image_id, "--import-method", "copy-image",
+                          "--stores", "cheap")
+    deadline = time.monotonic() + 60
+    while True:
+        shown = httpx.get(f"{multistore_cli.url}/v2/images/{image_id}").json()
+        if shown.get("stores") == "fast,cheap" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (shown["status"], shown["stores"]) == ("active", "fast,cheap")
+    assert "copy-image" in multistore_cli.glance("import-info")
