@@ -81,10 +81,14 @@ async def show_image(request: Request) -> Response:
 async def update_image(request: Request) -> Response:
     services = services_of(request)
     kind = media_type(request.headers.get("content-type"))
-    changes = parse_patch(kind, await json_body(request), _validator(request))
-    image = await run_in_threadpool(
-        services.images.update, context_of(request), request.path_params["image_id"], changes
-    )
+    patch = parse_patch(kind, await json_body(request), _validator(request))
+    image_id = request.path_params["image_id"]
+    if patch.locations:
+        image = await services.locations.patch(context_of(request), image_id, patch.changes,
+                                               patch.locations)
+    else:
+        image = await run_in_threadpool(
+            services.images.update, context_of(request), image_id, patch.changes)
     return JSONResponse(_body(services, image))
 
 

@@ -3,6 +3,8 @@ POST /v2/images/{id}/import."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -10,6 +12,7 @@ from glint.api.deps import context_of, json_body, run_in_threadpool, services_of
 from glint.api.image_data import OCTET_STREAM, _content_length, _declared_size
 from glint.api.routing import resource
 from glint.domain.errors import InvalidInput, UnsupportedMediaType
+from glint.services.glance_download import RemoteAuth
 
 
 async def import_info(request: Request) -> Response:
@@ -41,9 +44,14 @@ async def stage(request: Request) -> Response:
 async def start_import(request: Request) -> Response:
     services = services_of(request)
     body = await json_body(request)
-    task = await run_in_threadpool(services.imports.start_import, context_of(request),
-                                   request.path_params["image_id"], body,
-                                   request.headers.get("x-image-meta-store"))
+    token, keystone = request.headers.get("x-auth-token"), \
+        services.settings.auth.www_authenticate_uri
+    # Only with Keystone: the token was validated before the request got here.
+    remote_auth = RemoteAuth(token, keystone) \
+        if token and keystone and services.settings.auth.uses_keystone else None
+    task = await run_in_threadpool(partial(
+        services.imports.start_import, context_of(request), request.path_params["image_id"],
+        body, request.headers.get("x-image-meta-store"), remote_auth=remote_auth))
     if task is not None:
         services.imports.launch(task.id)
     return Response(status_code=202)

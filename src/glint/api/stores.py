@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from glint.api.deps import context_of, json_object, run_in_threadpool, services_of
 from glint.api.routing import resource
-from glint.services.locations import LocationServices, parse_new_location
+from glint.services.locations import parse_new_location
 
 
 async def list_stores(request: Request) -> Response:
@@ -36,8 +36,7 @@ async def image_locations(request: Request) -> Response:
 async def add_image_location(request: Request) -> Response:
     services = services_of(request)
     new = parse_new_location(await json_object(request))
-    locations = LocationServices(images=services.images, stores=services.stores)
-    await locations.add(context_of(request), request.path_params["image_id"], new)
+    await services.locations.add(context_of(request), request.path_params["image_id"], new)
     return Response(status_code=202)
 
 

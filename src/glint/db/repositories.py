@@ -258,6 +258,15 @@ def touch(session: Session, image_id: str, when: datetime) -> None:
     session.execute(update(ImageRow).where(ImageRow.id == image_id).values(updated_at=when))
 
 
+def images_using(session: Session, url: str) -> list[str]:
+    """Ids of the live images with a location at `url`."""
+    return list(session.scalars(
+        select(ImageLocationRow.image_id)
+        .join(ImageRow, ImageRow.id == ImageLocationRow.image_id)
+        .where(ImageLocationRow.url == url, ImageRow.deleted.is_(False))
+    ))
+
+
 def set_locations(session: Session, image_id: str, locations: Sequence[Location]) -> None:
     session.execute(delete(ImageLocationRow).where(ImageLocationRow.image_id == image_id))
     for position, location in enumerate(locations):

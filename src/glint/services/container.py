@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from glint.db.session import Database
+from glint.domain.import_filter import ImportFilter
 from glint.domain.policy import Policy
 from glint.services.image_data import ImageDataServices
 from glint.services.images import ImageServices
 from glint.services.imports import ImportServices
+from glint.services.location_fetch import CheckedFetcher
+from glint.services.locations import LocationServices
 from glint.services.members import MemberServices
 from glint.services.metadef_contents import MetadefContentServices
 from glint.services.metadefs import MetadefServices
@@ -28,6 +31,7 @@ class Services:
     members: MemberServices
     data: ImageDataServices
     placement: StoreServices
+    locations: LocationServices
     metadefs: MetadefServices
     metadef_contents: MetadefContentServices
     imports: ImportServices
@@ -44,6 +48,8 @@ def build_services(settings: Settings, db: Database, stores: StoreRegistry, poli
         members=MemberServices(images=images),
         data=ImageDataServices(images=images, stores=stores),
         placement=StoreServices(images=images, stores=stores),
+        locations=LocationServices(images=images, stores=stores,
+                                   fetcher=CheckedFetcher(rules=_uri_filter(settings))),
         metadefs=MetadefServices(db=db, policy=policy.metadefs),
         metadef_contents=MetadefContentServices(db=db, policy=policy.metadefs),
         imports=ImportServices(
@@ -52,3 +58,10 @@ def build_services(settings: Settings, db: Database, stores: StoreRegistry, poli
         ),
         tasks=TaskServices(images=images),
     )
+
+
+def _uri_filter(settings: Settings) -> ImportFilter:
+    """`[import_filtering_opts]`, also applied to locations that users add."""
+    s = settings.imports
+    return ImportFilter(s.allowed_schemes, s.disallowed_schemes, s.allowed_hosts,
+                        s.disallowed_hosts, s.allowed_ports, s.disallowed_ports)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from glint.db import repositories as repo
 from glint.db.session import Database
-from glint.domain import image_rules, lifecycle
+from glint.domain import image_rules, lifecycle, location_rules
 from glint.domain.context import RequestContext
 from glint.domain.errors import Conflict, Forbidden, NotFound
 from glint.domain.image import Image, ImageStatus, Location, Visibility
@@ -77,7 +77,13 @@ class ImageServices:
 
     def readable(self, ctx: RequestContext, image: Image) -> Image:
         """The image as this caller may read it: properties protected from
-        reading are left out (property protections)."""
+        reading are left out (property protections), and so are the locations
+        when they are shown but get_image_location denies them (as Glance shows
+        `locations: []` and no `direct_url` then)."""
+        if image.locations and (self.api.show_multiple_locations
+                                or self.api.show_image_direct_url):
+            if not self.policy.allows("get_image_location", ctx, Target(image=image)):
+                image = replace(image, locations=[])
         if self.policy.properties is None:
             return image
         return replace(image, properties=self.policy.properties.readable(ctx, image.properties))
@@ -132,13 +138,20 @@ class ImageServices:
         return self.readable(ctx, image)
 
     def update(
-        self, ctx: RequestContext, image_id: str, changes: Iterable[image_rules.Change]
+        self, ctx: RequestContext, image_id: str, changes: Iterable[image_rules.Change],
+        locations: location_rules.LocationPlan | None = None,
     ) -> Image:
-        """Apply a JSON patch atomically: all changes or none."""
+        """Apply a JSON patch atomically: all changes or none.
+
+        `locations` is the outcome of the patch's location changes, already
+        authorized and checked against the stores (services/locations.py);
+        without attribute changes, modify_image is not needed for it (Glance
+        checks only the location rules then)."""
         with self.db.writing() as session:
             image, target = self.load_visible(session, ctx, image_id)
-            self.policy.enforce("modify_image", ctx, target)
             changes = list(changes)
+            if changes or locations is None:
+                self.policy.enforce("modify_image", ctx, target)
             self._enforce_property_protections(ctx, image, changes)
             before_status = image.status
             before_visibility = image.visibility
@@ -153,8 +166,12 @@ class ImageServices:
                 tag_quota=self.api.image_tag_quota,
             )
             check_image_properties(session, self.api, image.properties, (c.name for c in changes))
+            if locations is not None:
+                location_rules.apply_plan(image, locations)
             image.updated_at = now()
             repo.save_image(session, image, expected_status=before_status)
+            if locations is not None:
+                repo.set_locations(session, image.id, image.locations)
             return self.readable(ctx, image)
 
     def _enforce_property_protections(

@@ -11,6 +11,7 @@ from typing import Any
 from glint.domain.errors import Conflict, InvalidInput
 from glint.domain.image import Image, ImageStatus
 from glint.domain.import_filter import ImportFilter, Resolver, check_uri
+from glint.services.glance_download import check_request
 from glint.stores.base import StoreError
 from glint.stores.registry import StoreRegistry
 
@@ -37,7 +38,7 @@ def parse_method(body: Any, enabled: tuple[str, ...] | list[str], rules: ImportF
         raise InvalidInput("Import method 'copy-image' needs multiple stores, which this "
                            "site does not have.")
     if name == "glance-download":
-        raise InvalidInput("Import method 'glance-download' is not supported by this site.")
+        check_request(body["method"])
     if body.get("all_stores_must_succeed") is False and not multistore:
         raise InvalidInput("All_stores_must_succeed can only be set with enabled_backends")
     if name == "web-download":
@@ -89,8 +90,8 @@ def check_importable(image: Image, method: str, *, staged: bool) -> None:
         raise Conflict("'container_format' needs to be set before import")
     if image.disk_format is None:
         raise Conflict("'disk_format' needs to be set before import")
-    if method == "web-download" and image.status != ImageStatus.QUEUED:
-        raise Conflict("Image needs to be in 'queued' state to use 'web-download' method")
+    if method in ("web-download", "glance-download") and image.status != ImageStatus.QUEUED:
+        raise Conflict(f"Image needs to be in 'queued' state to use '{method}' method")
     if method == "glance-direct":
         if image.status != ImageStatus.UPLOADING:
             raise Conflict("Image needs to be staged before 'glance-direct' method can be "

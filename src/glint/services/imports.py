@@ -30,11 +30,12 @@ from glint.db import repositories as repo
 from glint.db import task_repositories as tasks_repo
 from glint.domain import lifecycle
 from glint.domain.context import RequestContext
-from glint.domain.errors import Conflict, NotFound
+from glint.domain.errors import Conflict, InvalidInput, NotFound
 from glint.domain.image import Image, ImageStatus, Location
 from glint.domain.import_filter import ImportFilter, Resolver
 from glint.domain.task import Task, TaskStatus, TaskType
 from glint.services.copy_image import copy_to_stores, lock_for_copy
+from glint.services.glance_download import RemoteAuth, pull
 from glint.services.image_data import ImageDataServices, _inspected
 from glint.services.images import ImageServices, now
 from glint.services.import_plugins import inject_properties, run_plugins
@@ -76,6 +77,8 @@ class ImportServices:
     staging: Staging
     resolve: Resolver = resolve_host
     _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # glance-download tokens, by task id: in memory only.
+    _remote_auth: dict[str, RemoteAuth] = field(default_factory=dict)
 
     @property
     def filter(self) -> ImportFilter:
@@ -85,10 +88,9 @@ class ImportServices:
 
     def methods(self) -> list[str]:
         """The import methods this site offers: the enabled ones it can run
-        (copy-image needs several stores; glance-download is not supported)."""
+        (copy-image needs several stores)."""
         return [name for name in self.settings.enabled_import_methods
-                if name != "glance-download"
-                and (name != "copy-image" or self.stores.multistore)]
+                if name != "copy-image" or self.stores.multistore]
 
     # Staging ---------------------------------------------------------------
 
@@ -142,7 +144,8 @@ class ImportServices:
     # Starting an import ----------------------------------------------------
 
     def start_import(self, ctx: RequestContext, image_id: str, body: Any,
-                     store_header: str | None = None) -> Task | None:
+                     store_header: str | None = None, *,
+                     remote_auth: RemoteAuth | None = None) -> Task | None:
         """POST /import: check the request, lock the image, record the task (202).
 
         The data goes to the stores named by `stores` (or the X-Image-Meta-Store
@@ -153,6 +156,9 @@ class ImportServices:
         method = parse_method(body, self.settings.enabled_import_methods, self.filter,
                               self.resolve, multistore=self.stores.multistore)
         targets = import_targets(body, store_header, self.stores)
+        if method == "glance-download" and remote_auth is None:
+            raise InvalidInput("glance-download needs Keystone authentication "
+                               "([paste_deploy] flavor = keystone)")
         with self.images.db.writing() as session:
             image, target = self.images.load_visible(session, ctx, image_id)
             copying = method == "copy-image"
@@ -174,6 +180,8 @@ class ImportServices:
             else:
                 self._lock_for_import(session, ctx, image, task.id, targets)
             tasks_repo.insert_task(session, task)
+        if remote_auth is not None and method == "glance-download":
+            self._remote_auth[task.id] = remote_auth
         log.info("import %s of image %s by %s accepted (task %s)", method, image.id,
                  ctx.user_id, task.id)
         return task
@@ -256,6 +264,9 @@ class ImportServices:
             await fetch(str(request["method"]["uri"]), rules=self.filter, resolve=self.resolve,
                         staging=self.staging, image_id=image.id,
                         size_cap=self.images.api.image_size_cap)
+        elif request["method"]["name"] == "glance-download":
+            await pull(self, image, request["method"], self._remote_auth.pop(task.id, None))
+            image = await run_in_threadpool(self._importing_image, task)
         if not self.staging.exists(image.id):
             raise ImportFailed("The staged data of the image is missing")
         image = await run_plugins(self, image, task)

@@ -1,34 +1,54 @@
-"""POST /v2/images/{id}/locations (API 2.17): give a queued image data that already
-lives in a store, as Nova and Cinder do for Ceph-backed images.
+"""Adding and removing image locations: POST /v2/images/{id}/locations (API 2.17)
+and JSON-patch changes of `/locations` (with `show_multiple_locations`).
 
-Glance checks the URL, answers 202 and hashes the data in a background task.
-Glint hashes it before answering (the answer is still 202), so a location
-whose data does not match `validation_data` is never added: the call answers
-400 and the image stays queued. Only services and admins may add locations
-for now: Glance also lets owners add http(s) URLs that pass the web-download
-URI filter, which is not wired in here yet.
+POST gives a queued image data that already lives in a store, as Nova and
+Cinder do for Ceph-backed images. Glance checks the URL, answers 202 and
+hashes the data in a background task. Glint hashes it before answering (the
+answer is still 202), so a location whose data does not match
+`validation_data` is never added: the call answers 400 and the image stays
+queued. Services and admins may name data in any configured store; a member
+of the owning project (add_image_location) only http(s) URLs, held to the
+web-download URI filter with every redirect checked (services/location_fetch.py).
+
+PATCH follows Glance 33's rules (glint.domain.location_rules): a new location
+must be readable by a configured store and hold data, `file://` locations are
+refused, a queued image becomes active, the last location cannot be removed.
+Unlike Glance, http(s) locations that callers without the service role add
+pass the same URI filter, a location whose size differs from the image's is
+refused, and removing a location deletes its data only when no other image
+uses it (Glance deletes it even then, and before the image is saved).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 
 from glint.db import repositories as repo
-from glint.domain import lifecycle
+from glint.domain import lifecycle, location_rules
 from glint.domain.context import RequestContext
 from glint.domain.errors import Conflict, Forbidden, InvalidInput
 from glint.domain.image import Image, ImageStatus, Location
+from glint.domain.image_rules import Change, PatchOp
+from glint.domain.location_rules import LocationChange, LocationPlan
 from glint.services.images import ImageServices, now
-from glint.stores.base import SizedStore, Store, StoreError
+from glint.services.location_fetch import CheckedFetcher
+from glint.stores.base import SizedStore, Store, StoreError, WritableStore
 from glint.stores.hashing import Digests, HashingStream
 from glint.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
+
+# glance_store's restricted schemes: never accepted as a location by PATCH.
+RESTRICTED_SCHEMES = frozenset({"file", "filesystem", "swift+config"})
+HTTP_SCHEMES = frozenset({"http", "https"})
+
 
 @dataclass(frozen=True)
 class NewLocation:
@@ -65,22 +85,36 @@ def parse_new_location(body: dict[str, Any]) -> NewLocation:
                        os_hash_value=value.lower() if isinstance(value, str) else None)
 
 
+def is_service(ctx: RequestContext) -> bool:
+    """Callers trusted to name any store's data: the service role and admins."""
+    return ctx.is_service or ctx.is_admin
+
+
 @dataclass
 class LocationServices:
     images: ImageServices
     stores: StoreRegistry
+    fetcher: CheckedFetcher = field(default_factory=CheckedFetcher)
+
+    # POST /v2/images/{id}/locations ---------------------------------------------
 
     async def add(self, ctx: RequestContext, image_id: str, new: NewLocation) -> Image:
         """Check, hash and add the location; the image becomes active."""
         image = await run_in_threadpool(self._check, ctx, image_id, new)
-        store = self._store_for(ctx, new.url)
-        location = Location(url=new.url, store=self._store_name(store))
-        if isinstance(store, SizedStore):
-            try:
-                await store.size(location)
-            except StoreError as exc:
-                raise InvalidInput(f"Cannot use {new.url}: {exc.message}") from exc
-        digests = await self._hash(store, location, new)
+        if is_service(ctx):
+            store = self._store_for(new.url)
+            location = Location(url=new.url, store=self._store_name(store))
+            if isinstance(store, SizedStore):
+                try:
+                    await store.size(location)
+                except StoreError as exc:
+                    raise InvalidInput(f"Cannot use {new.url}: {exc.message}") from exc
+            digests = await self._hash(store.read(location), location, new)
+        else:
+            store = self._http_store(new.url)
+            await self.fetcher.check(new.url)
+            location = Location(url=new.url, store=self._store_name(store))
+            digests = await self._hash(self.fetcher.read(new.url), location, new)
         return await run_in_threadpool(self._activate, image.id, location, digests)
 
     def _check(self, ctx: RequestContext, image_id: str, new: NewLocation) -> Image:
@@ -96,22 +130,28 @@ class LocationServices:
             raise InvalidInput(f"os_hash_algo must be {wanted}, not {new.os_hash_algo}")
         return image
 
-    def _store_for(self, ctx: RequestContext, url: str) -> Store:
-        if not (ctx.is_service or ctx.is_admin):
-            # Glance lets owners add http(s) locations that pass the web-download URI
-            # filter. Without that filter here, Glint would fetch any URL a user names
-            # (cloud metadata, internal services): refused until the filter is wired in.
-            raise Forbidden("Only services and admins may add locations")
+    def _store_for(self, url: str) -> Store:
         store = self.stores.store_for_url(url)
         if store is None:
             raise InvalidInput(f"No configured store can read {url}")
         return store
 
+    def _http_store(self, url: str) -> Store:
+        """The http store, for a caller without the service role: http(s) URLs only."""
+        if urlsplit(url).scheme.lower() not in HTTP_SCHEMES:
+            raise InvalidInput(f"Only http and https locations may be added, not {url}")
+        store = self.stores.store_for_url(url)
+        if store is None or self.stores.configs.get(self._store_name(store)) is None \
+                or self.stores.configs[self._store_name(store)].type != "http":
+            raise Forbidden("The http store is not enabled: only services may add locations")
+        return store
+
     def _store_name(self, store: Store) -> str:
         return next(name for name, known in self.stores.stores.items() if known is store)
 
-    async def _hash(self, store: Store, location: Location, new: NewLocation) -> Digests:
-        stream = HashingStream(store.read(location), algorithm=self.images.api.hashing_algorithm,
+    async def _hash(self, chunks: AsyncIterator[bytes], location: Location,
+                    new: NewLocation) -> Digests:
+        stream = HashingStream(chunks, algorithm=self.images.api.hashing_algorithm,
                                size_cap=self.images.api.image_size_cap)
         try:
             async for _ in stream.blocks():
@@ -137,3 +177,88 @@ class LocationServices:
             log.info("image %s now has its data at %s (store %s)", image_id, location.url,
                      location.store)
             return image
+
+    # PATCH /v2/images/{id} with /locations ------------------------------------------
+
+    async def patch(self, ctx: RequestContext, image_id: str, changes: list[Change],
+                    location_changes: list[LocationChange]) -> Image:
+        """Apply a patch that changes locations, atomically with its other changes.
+
+        The new locations are checked against the stores between reading the
+        image and saving it; the data of removed locations is deleted once
+        the image is saved. Raises Forbidden, Conflict, InvalidInput, NotFound.
+        """
+        plan = await run_in_threadpool(self._plan, ctx, image_id, location_changes)
+        checked: dict[int, Location] = {}
+        for location in plan.unchecked:
+            checked[id(location)] = await self._check_new(ctx, location, plan)
+        plan.after = [checked.get(id(location), location) for location in plan.after]
+        image = await run_in_threadpool(self.images.update, ctx, image_id, changes, plan)
+        await self._forget(image.id, plan.removed)
+        return image
+
+    def _plan(self, ctx: RequestContext, image_id: str,
+              location_changes: list[LocationChange]) -> LocationPlan:
+        with self.images.db.reading() as session:
+            image, target = self.images.load_visible(session, ctx, image_id, details=False)
+        for change in location_changes:
+            if change.op == PatchOp.REPLACE and not change.value:
+                raise Forbidden("Cannot set locations to empty list.")
+            rule = "delete_image_location" if change.op == PatchOp.REMOVE \
+                else "set_image_location"
+            self.images.policy.enforce(rule, ctx, target)
+        self.images.policy.enforce("get_image_location", ctx, target)
+        plan = location_rules.plan_changes(
+            image, location_changes, hashing_algorithm=self.images.api.hashing_algorithm,
+            multistore=self.stores.multistore, shown=self.images.api.show_multiple_locations)
+        plan.size = image.size
+        return plan
+
+    async def _check_new(self, ctx: RequestContext, location: Location,
+                         plan: LocationPlan) -> Location:
+        """The location with its store; InvalidInput when no store has data there
+        (Glance's "Invalid location") or its size is not the image's. The first
+        sized location gives a queued image its size (`plan.size`)."""
+        scheme = urlsplit(location.url).scheme.lower()
+        store = self.stores.store_for_url(location.url)
+        if scheme in RESTRICTED_SCHEMES or store is None:
+            raise InvalidInput(f"Invalid location: {location.url}")
+        found = replace(location, store=self._store_name(store))
+        try:
+            if scheme in HTTP_SCHEMES and not is_service(ctx):
+                size = await self.fetcher.size(location.url)
+            elif isinstance(store, SizedStore):
+                size = await store.size(found)
+            else:
+                raise InvalidInput(f"Invalid location: the size of {location.url} is unknown")
+        except StoreError as exc:
+            raise InvalidInput(f"Invalid location: {exc.message}") from exc
+        if size <= 0:
+            raise InvalidInput(f"Invalid location: no data at {location.url}")
+        if plan.size is None:
+            plan.size = size
+        elif size != plan.size:
+            raise InvalidInput(f"Invalid location: {location.url} holds {size} bytes, "
+                               f"the image {plan.size}")
+        return found
+
+    async def _forget(self, image_id: str, removed: list[Location]) -> None:
+        """Delete the data of removed locations that no other image uses; failures
+        are logged (the image is saved already)."""
+        for location in removed:
+            in_use = await run_in_threadpool(self._in_use, location.url)
+            if in_use:
+                log.info("image %s no longer uses %s; other images still do, data kept",
+                         image_id, location.url)
+                continue
+            try:
+                store = self.stores.for_location(location)
+                if isinstance(store, WritableStore):
+                    await store.delete(location)
+            except StoreError as exc:
+                log.error("could not delete data at %s from store %s: %s",
+                          location.url, exc.store, exc.message)
+
+    def _in_use(self, url: str) -> bool:
+        with self.images.db.reading() as session:
+            return bool(repo.images_using(session, url))

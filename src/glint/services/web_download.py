@@ -14,8 +14,11 @@ so the Host header, TLS SNI and certificate checks still use the name.
 
 from __future__ import annotations
 
+import json
 import socket
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
@@ -26,6 +29,7 @@ from glint.services.staging import Staging
 from glint.stores.hashing import ImageTooLarge
 
 MAX_REDIRECTS = 5
+JSON_CAP = 1024 * 1024
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 TIMEOUTS = {"connect": 10.0, "read": 60.0, "write": 60.0, "pool": 10.0}
 FAILURES = (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError,
@@ -78,33 +82,63 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
-async def fetch(uri: str, *, rules: ImportFilter, resolve: Resolver, staging: Staging,
-                image_id: str, size_cap: int) -> None:
-    """Fetch `uri` into the staging area, checking every redirect target.
-
-    Raises UriRefused when a target breaks the rules, DownloadFailed for HTTP
-    errors, too many redirects or an unreachable server, ImageTooLarge past the cap.
-    """
+@asynccontextmanager
+async def _final_response(uri: str, rules: ImportFilter, resolve: Resolver,
+                          headers: Mapping[str, str]) -> AsyncIterator[httpcore.Response]:
+    """The 200 response at the end of `uri`'s redirects, each target checked and
+    pinned. `headers` go only to `uri`'s own origin (a token never follows a
+    redirect elsewhere)."""
     current = uri
+    origin = _origin(uri)
     for _ in range(MAX_REDIRECTS + 1):
         addresses = await run_in_threadpool(check_uri, current, rules, resolve)
         host = (urlsplit(current).hostname or "").lower().rstrip(".")
-        backend = PinnedBackend(host, addresses)
+        sent = [(k.encode(), v.encode()) for k, v in headers.items()] \
+            if _origin(current) == origin else []
         try:
-            async with httpcore.AsyncConnectionPool(network_backend=backend) as pool, \
-                    pool.stream("GET", current, extensions={"timeout": TIMEOUTS}) as response:
+            async with httpcore.AsyncConnectionPool(
+                    network_backend=PinnedBackend(host, addresses)) as pool, \
+                    pool.stream("GET", current, headers=sent,
+                                extensions={"timeout": TIMEOUTS}) as response:
                 location = _header(response, b"location")
                 if response.status in REDIRECTS and location:
                     current = urljoin(current, location)
                     continue
                 if response.status != 200:
                     raise DownloadFailed(f"{uri} answered {response.status}")
-                await staging.write(image_id, _capped(response.aiter_stream(), size_cap))
+                yield response
                 return
         except FAILURES as exc:
             raise DownloadFailed(f"Downloading {current} failed: {exc or type(exc).__name__}") \
                 from exc
     raise DownloadFailed(f"{uri} redirected more than {MAX_REDIRECTS} times")
+
+
+async def fetch(uri: str, *, rules: ImportFilter, resolve: Resolver, staging: Staging,
+                image_id: str, size_cap: int, headers: Mapping[str, str] | None = None) -> int:
+    """Fetch `uri` into the staging area, checking every redirect target; returns the size.
+
+    Raises UriRefused when a target breaks the rules, DownloadFailed for HTTP
+    errors, too many redirects or an unreachable server, ImageTooLarge past the cap.
+    """
+    async with _final_response(uri, rules, resolve, headers or {}) as response:
+        return await staging.write(image_id, _capped(response.aiter_stream(), size_cap))
+
+
+async def fetch_json(uri: str, *, rules: ImportFilter, resolve: Resolver,
+                     headers: Mapping[str, str] | None = None) -> Any:
+    """The JSON document at `uri` (at most JSON_CAP bytes), fetched like `fetch`."""
+    async with _final_response(uri, rules, resolve, headers or {}) as response:
+        body = b"".join([chunk async for chunk in _capped(response.aiter_stream(), JSON_CAP)])
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise DownloadFailed(f"{uri} did not answer JSON") from exc
+
+
+def _origin(uri: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(uri)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
 def _header(response: httpcore.Response, name: bytes) -> str | None:

@@ -1,0 +1,119 @@
+"""glance-download: import an image from another region's Glance (or Glint).
+
+The caller's Keystone token, kept in memory for the task only (never
+written to the database, so such a task cannot be resumed after a restart),
+finds the other region's image endpoint in the Keystone catalog. The remote
+image must be active; its disk and container formats and the properties
+named by Glance's `[glance_download_properties] extra_properties` defaults
+are copied, then its data is downloaded into the staging area (through the
+web-download URI filter, resolved once and pinned) and must have the
+remote's size. The import then goes on as for the other methods.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+
+from glint.db import repositories as repo
+from glint.db import task_repositories as tasks_repo
+from glint.domain.errors import InvalidInput
+from glint.domain.image import Image, ImageStatus
+from glint.services.images import now
+from glint.services.web_download import DownloadFailed, fetch, fetch_json
+
+if TYPE_CHECKING:
+    from glint.services.imports import ImportServices
+
+# Glance's default [glance_download_properties] extra_properties (prefixes).
+EXTRA_PROPERTIES = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
+
+
+@dataclass(frozen=True)
+class RemoteAuth:
+    """What a glance-download task needs from its request: the token and Keystone."""
+
+    token: str
+    keystone_url: str
+
+
+def check_request(method: dict[str, Any]) -> None:
+    """InvalidInput unless the method names a region and a remote image id (a UUID);
+    the interface defaults to public."""
+    if not method.get("glance_region"):
+        raise InvalidInput("'glance_region' needs to be set for glance-download import method")
+    if not method.get("glance_image_id"):
+        raise InvalidInput("'glance_image_id' needs to be set for glance-download import "
+                           "method")
+    try:
+        uuid.UUID(str(method["glance_image_id"]))
+    except ValueError:
+        raise InvalidInput("Remote image id does not look like a UUID: "
+                           f"{method['glance_image_id']}") from None
+    method.setdefault("glance_service_interface", "public")
+
+
+async def image_endpoint(auth: RemoteAuth, region: str, interface: str) -> str:
+    """The image service's URL for `region` and `interface` in the caller's catalog."""
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+        try:
+            response = await client.get(f"{auth.keystone_url.rstrip('/')}/v3/auth/catalog",
+                                        headers={"X-Auth-Token": auth.token})
+        except httpx.HTTPError as exc:
+            raise DownloadFailed(f"The Keystone catalog could not be read: {exc}") from exc
+    if response.status_code != 200:
+        raise DownloadFailed(f"The Keystone catalog could not be read ({response.status_code})")
+    for service in response.json().get("catalog", []):
+        if service.get("type") != "image":
+            continue
+        for endpoint in service.get("endpoints", []):
+            if endpoint.get("interface") == interface and \
+                    region in (endpoint.get("region_id"), endpoint.get("region")):
+                return str(endpoint["url"]).rstrip("/")
+    raise DownloadFailed(f"{interface} glance endpoint not found for region {region}")
+
+
+async def pull(imports: ImportServices, image: Image, method: dict[str, Any],
+               auth: RemoteAuth | None) -> None:
+    """Copy the remote image's formats and properties, then its data into staging."""
+    if auth is None:
+        raise DownloadFailed("glance-download needs the caller's token, which is not kept "
+                             "across a restart; import the image again")
+    endpoint = await image_endpoint(auth, str(method["glance_region"]),
+                                    str(method.get("glance_service_interface") or "public"))
+    url = f"{endpoint}/v2/images/{method['glance_image_id']}"
+    headers = {"X-Auth-Token": auth.token}
+    remote = await fetch_json(url, rules=imports.filter, resolve=imports.resolve,
+                              headers=headers)
+    if not isinstance(remote, dict):
+        raise DownloadFailed(f"{url} did not describe an image")
+    if remote.get("status") != "active":
+        raise DownloadFailed(f"Source image status should be active instead of "
+                             f"{remote.get('status')}")
+    if not isinstance(remote.get("size"), int):
+        raise DownloadFailed(f"Size attribute of remote image {method['glance_image_id']} "
+                             "could not be determined.")
+    await run_in_threadpool(_copy_metadata, imports, image.id, remote)
+    size = await fetch(f"{url}/file", rules=imports.filter, resolve=imports.resolve,
+                       staging=imports.staging, image_id=image.id,
+                       size_cap=imports.images.api.image_size_cap, headers=headers)
+    if size != remote["size"]:
+        imports.staging.remove(image.id)
+        raise DownloadFailed(f"Downloaded data size {size} is different from expected "
+                             f"{remote['size']}")
+
+
+def _copy_metadata(imports: ImportServices, image_id: str, remote: dict[str, Any]) -> None:
+    with imports.images.db.writing() as session:
+        if not repo.change_status(session, image_id, ImageStatus.IMPORTING,
+                                  ImageStatus.IMPORTING, now(),
+                                  disk_format=remote.get("disk_format"),
+                                  container_format=remote.get("container_format")):
+            raise DownloadFailed("The image was deleted or changed during the import")
+        for key, value in remote.items():
+            if key.startswith(EXTRA_PROPERTIES) and isinstance(value, str):
+                tasks_repo.set_image_property(session, image_id, key, value)
