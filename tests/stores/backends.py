@@ -20,10 +20,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from tests.servers import free_port
+
+if TYPE_CHECKING:
+    from tests.keystone import Keystone
 
 WEED = Path(sys.executable).parent / "weed"
 S3_ACCESS_KEY = "glintkey"
@@ -223,6 +227,9 @@ class SwiftServer:
     auth_address: str
     user: str
     key: str
+    folder: Path
+    memcached_servers: str
+    syslog_port: int
 
     def options(self, **more: object) -> dict[str, object]:
         """glance_store's swift options for this cluster (tempauth, auth v1)."""
@@ -272,6 +279,13 @@ use = egg:swift#bulk
 [filter:tempauth]
 use = egg:swift#tempauth
 user_glint_glint = glintpass .admin
+[filter:authtoken]
+paste.filter_factory = keystonemiddleware.auth_token:filter_factory
+delay_auth_decision = true
+{authtoken}
+[filter:keystoneauth]
+use = egg:swift#keystoneauth
+operator_roles = admin, member
 [filter:copy]
 use = egg:swift#copy
 [filter:slo]
@@ -303,10 +317,7 @@ def swift(folder: Path) -> Iterator[SwiftServer]:
             text = _SWIFT_COMMON.format(port=ports[name], user=user, etc=etc, srv=srv,
                                         syslog=ports["syslog"])
             if name == "proxy":
-                text += _SWIFT_PROXY.format(memcached=memcached_servers, pipeline=" ".join(
-                    ["catch_errors", "gatekeeper", "healthcheck", "proxy-logging", "cache",
-                     "listing_formats", "bulk", "tempauth", "copy", "slo", "dlo",
-                     "proxy-logging", "proxy-server"]))
+                text += _proxy_conf(memcached_servers, ["tempauth"])
             else:
                 text += (f"\n[pipeline:main]\npipeline = {name}-server\n\n"
                          f"[app:{name}-server]\nuse = egg:swift#{name}\n")
@@ -340,10 +351,88 @@ def swift(folder: Path) -> Iterator[SwiftServer]:
                         (logs / f"{n}.log").read_text()[-1500:]
                         for n in ("object", "container", "account", "proxy")))
                 time.sleep(0.2)
-            yield SwiftServer(auth, SWIFT_USER, SWIFT_KEY)
+            yield SwiftServer(auth, SWIFT_USER, SWIFT_KEY, folder, memcached_servers,
+                              ports["syslog"])
         finally:
             for process in processes:
                 _stop(process)
+
+
+def _proxy_conf(memcached_servers: str, auth: list[str], authtoken: str = "") -> str:
+    return _SWIFT_PROXY.format(memcached=memcached_servers, authtoken=authtoken,
+                               pipeline=" ".join(
+        ["catch_errors", "gatekeeper", "healthcheck", "proxy-logging", "cache",
+         "listing_formats", "bulk", *auth, "copy", "slo", "dlo", "proxy-logging",
+         "proxy-server"]))
+
+
+@dataclass
+class KeystoneSwift:
+    """A Swift proxy that takes Keystone tokens, and a Keystone project and user that
+    may write to the project's account (`AUTH_<project id>`)."""
+
+    auth_address: str  # Keystone's v3 URL
+    project: str
+    project_id: str
+    user: str
+    password: str
+    storage_url: str
+
+    def options(self, **more: object) -> dict[str, object]:
+        """glance_store's swift options for this account (Keystone v3)."""
+        return {"swift_store_auth_address": self.auth_address,
+                "swift_store_user": f"{self.project}:{self.user}",
+                "swift_store_key": self.password, "swift_store_auth_version": "3",
+                "swift_store_container": f"glint-{uuid.uuid4().hex[:12]}",
+                "swift_store_create_container_on_put": "true", **more}
+
+
+@contextmanager
+def swift_keystone_proxy(server: SwiftServer, keystone: Keystone) -> Iterator[KeystoneSwift]:
+    """A second proxy for `server`'s cluster whose pipeline validates Keystone tokens
+    (keystonemiddleware's authtoken, Swift's keystoneauth), in `keystone`'s catalog as
+    the object-store service; stopped at the end."""
+    from tests.keystone import ADMIN_PASSWORD
+
+    port = free_port()
+    admin_token = keystone.token("admin", ADMIN_PASSWORD, "admin")
+    with httpx.Client(base_url=f"{keystone.url}/v3", timeout=30,
+                      headers={"X-Auth-Token": admin_token}) as admin:
+        service = admin.post("/services", json={"service": {
+            "type": "object-store", "name": f"swift-{port}"}}).json()["service"]["id"]
+        for interface in ("public", "internal", "admin"):
+            created = admin.post("/endpoints", json={"endpoint": {
+                "service_id": service, "interface": interface, "region_id": "RegionOne",
+                "url": f"http://127.0.0.1:{port}/v1/AUTH_$(project_id)s"}})
+            assert created.status_code == 201, created.text
+    service_project, service_project_id = keystone.project()
+    service_user = keystone.user(service_project_id, ("admin",), password="swift-secret")
+    project, project_id = keystone.project()
+    user = keystone.user(project_id, ("member",), password="glance-secret")
+    section = keystone.authtoken_section(service_user, "swift-secret", service_project)
+    # Token validations go to the proxy's own memcache client (Swift's `cache` filter).
+    section.pop("memcached_servers")
+    authtoken = "\n".join(f"{key} = {value}" for key, value in
+                          {**section, "cache": "swift.cache"}.items())
+    etc, logs = server.folder / "etc", server.folder / "log"
+    conf = etc / f"proxy-keystone-{port}.conf"
+    conf.write_text(
+        _SWIFT_COMMON.format(port=port, user=subprocess.run(
+            ["id", "-un"], capture_output=True, text=True).stdout.strip(), etc=etc,
+            srv=server.folder / "srv", syslog=server.syslog_port)
+        + _proxy_conf(server.memcached_servers, ["authtoken", "keystoneauth"], authtoken))
+    log = logs / f"proxy-keystone-{port}.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [str(ensure_swift_installed() / "swift-proxy-server"), str(conf), "-v"],
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthcheck", process, log, timeout=60)
+        yield KeystoneSwift(f"{keystone.url}/v3", project, project_id, user, "glance-secret",
+                            f"http://127.0.0.1:{port}/v1/AUTH_{project_id}")
+    finally:
+        _stop(process)
 
 
 CEPH_PACKAGES = ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph-common", "python3-rados", "python3-rbd"]

@@ -22,8 +22,10 @@ from glint.stores.base import Store, WritableStore
 from glint.stores.filesystem import FilesystemStore
 from glint.stores.http import HttpStore
 from glint.stores.options import BackendConfig
+from tests.keystone import Keystone
 from tests.stores.backends import (
     CephCluster,
+    KeystoneSwift,
     S3Server,
     SwiftServer,
     WebServer,
@@ -31,6 +33,7 @@ from tests.stores.backends import (
     nginx,
     seaweedfs,
     swift,
+    swift_keystone_proxy,
 )
 from tests.stores.rgw import radosgw
 
@@ -55,6 +58,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 def swift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServer]:
     with swift(tmp_path_factory.mktemp("swift")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def keystone_swift(swift_server: SwiftServer, keystone: Keystone) -> Iterator[KeystoneSwift]:
+    """A proxy of the same Swift that validates tokens with the session's Keystone."""
+    with swift_keystone_proxy(swift_server, keystone) as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="session")

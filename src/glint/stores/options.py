@@ -44,6 +44,8 @@ OPTIONS_BY_TYPE: dict[str, frozenset[str]] = {
         "swift_store_create_container_on_put", "swift_store_large_object_size",
         "swift_store_large_object_chunk_size", "swift_store_auth_insecure",
         "swift_store_cacert", "swift_store_region", "swift_store_multi_tenant",
+        "swift_store_config_file", "default_swift_reference", "swift_store_endpoint",
+        "swift_store_endpoint_type", "swift_store_service_type",
     }),
     "rbd": frozenset({
         "rbd_store_pool", "rbd_store_user", "rbd_store_ceph_conf", "rbd_store_chunk_size",

@@ -1,6 +1,8 @@
 """The swift store: one object per image in a container of an OpenStack Swift cluster.
 
-glance_store's single-tenant options. Data of a declared size below
+glance_store's single-tenant options: tempauth (auth version 1) or Keystone
+(2, 3), with the account from the swift_store_* options or from a reference
+of `swift_store_config_file` (see swift_accounts.py). Data of a declared size below
 `swift_store_large_object_size` MiB is streamed in one PUT; anything else
 (or of unknown size) as segments of `swift_store_large_object_chunk_size`
 MiB in `<container>_segments`, joined by a static large object manifest.
@@ -30,6 +32,7 @@ import swiftclient.exceptions
 from glint.domain.image import Location
 from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreError, StoreUnreachable
 from glint.stores.options import BackendConfig, OptionError
+from glint.stores.swift_accounts import ConfiguredAccount, SwiftAccount, configured_account
 
 MIB = 1024 * 1024
 READ_BLOCK = 1 * MIB
@@ -45,31 +48,32 @@ class SwiftStore:
     """Image data as objects `<container>/<image id>`."""
 
     def __init__(
-        self, name: str, *, auth_address: str, user: str, key: str, auth_version: str = "1",
+        self, name: str, *, account: SwiftAccount | ConfiguredAccount,
         container: str = "glance", create_container_on_put: bool = False,
         large_object_size: int = 5120 * MIB, chunk_size: int = 200 * MIB,
         insecure: bool = False, cacert: str | None = None, region: str | None = None,
-        threads: int = 8,
+        endpoint: str | None = None, endpoint_type: str = "publicURL",
+        service_type: str = "object-store", threads: int = 8,
     ) -> None:
         self.name = name
         self.container = container
         self.create_container_on_put = create_container_on_put
         self.large_object_size = large_object_size
         self.chunk_size = chunk_size
-        self._auth = auth_address.rstrip("/")
+        configured = (account if isinstance(account, ConfiguredAccount)
+                      else ConfiguredAccount(account))
+        self._reference = configured.reference
+        self._aliases = configured.aliases
+        credentials = configured.account
+        self._auth = credentials.auth_address.rstrip("/")
         parsed = urlparse(self._auth)
         self._scheme = "swift+https" if parsed.scheme == "https" else "swift+http"
         self._prefix = f"{parsed.netloc}{parsed.path}"
-        tenant, _, plain_user = user.rpartition(":")
-        options: dict[str, Any] = {"region_name": region} if region else {}
-        if auth_version != "1" and tenant:
-            options["tenant_name"] = tenant
-            options["project_name"] = tenant
         self._connect = functools.partial(
-            swiftclient.client.Connection, authurl=self._auth,
-            user=user if auth_version == "1" or not tenant else plain_user, key=key,
-            auth_version=auth_version, os_options=options, insecure=insecure, cacert=cacert,
-            retries=1, timeout=60,
+            swiftclient.client.Connection, authurl=self._auth, **_login(credentials, region,
+                                                                         endpoint_type,
+                                                                         service_type),
+            preauthurl=endpoint, insecure=insecure, cacert=cacert, retries=1, timeout=60,
         )
         self._local = threading.local()
         self._threads = ThreadPoolExecutor(threads, f"glint-swift-{name}")
@@ -79,15 +83,15 @@ class SwiftStore:
         """The store glance_store's swift_store_* options describe; raises OptionError."""
         if config.boolean("swift_store_multi_tenant", False):
             raise OptionError(config.section, "swift_store_multi_tenant",
-                              "multi-tenant Swift is not supported")
-        version = config.text("swift_store_auth_version", "2") or "2"
-        if version not in ("1", "2", "3"):
-            raise OptionError(config.section, "swift_store_auth_version",
-                              f"must be 1, 2 or 3, got {version!r}")
+                              "multi-tenant Swift (data in each user's own account) is not "
+                              "supported by Glint; use one account (swift_store_user, or a "
+                              "reference of swift_store_config_file)")
+        endpoint_type = config.text("swift_store_endpoint_type", "publicURL") or "publicURL"
+        if endpoint_type not in ("publicURL", "adminURL", "internalURL"):
+            raise OptionError(config.section, "swift_store_endpoint_type",
+                              f"must be publicURL, adminURL or internalURL, got {endpoint_type!r}")
         return cls(
-            config.name, auth_address=config.required("swift_store_auth_address"),
-            user=config.required("swift_store_user"), key=config.required("swift_store_key"),
-            auth_version=version,
+            config.name, account=configured_account(config),
             container=config.text("swift_store_container", "glance") or "glance",
             create_container_on_put=config.boolean("swift_store_create_container_on_put", False),
             large_object_size=config.integer("swift_store_large_object_size", 5120,
@@ -96,6 +100,9 @@ class SwiftStore:
                                       minimum=1) * MIB,
             insecure=config.boolean("swift_store_auth_insecure", False),
             cacert=config.text("swift_store_cacert"), region=config.text("swift_store_region"),
+            endpoint=config.text("swift_store_endpoint"), endpoint_type=endpoint_type,
+            service_type=config.text("swift_store_service_type", "object-store")
+            or "object-store",
         )
 
     def properties(self) -> dict[str, object]:
@@ -109,6 +116,8 @@ class SwiftStore:
     # Locations -----------------------------------------------------------
 
     def _url(self, key: str) -> str:
+        if self._reference is not None:
+            return f"swift+config://{self._reference}/{self.container}/{key}"
         return f"{self._scheme}://{self._prefix}/{self.container}/{key}"
 
     def accepts(self, url: str) -> bool:
@@ -120,8 +129,15 @@ class SwiftStore:
 
     def _key_of(self, url: str) -> str:
         """The object name of one of this store's URLs; credentials glance_store put
-        into its URLs (swift+http://user:key@host/...) are ignored."""
+        into its URLs (swift+http://user:key@host/...) are ignored, and
+        swift+config://<reference>/... must name a reference for this account."""
         parsed = urlparse(url)
+        if parsed.scheme == "swift+config":
+            container, _, key = parsed.path.lstrip("/").partition("/")
+            if (parsed.netloc not in self._aliases or container != self.container
+                    or not key or "/" in key):
+                raise DataNotFound(self.name, f"location {url!r} is not in this store")
+            return key
         rest = f"{parsed.netloc.rpartition('@')[2]}{parsed.path}"
         container, _, key = rest.removeprefix(self._prefix + "/").partition("/")
         if (parsed.scheme not in ("swift", "swift+http", "swift+https")
@@ -158,8 +174,10 @@ class SwiftStore:
         message = f"{status or ''} {exc.msg} {exc.http_reason or ''}".strip()
         if status == 404:
             return DataNotFound(self.name, message)
-        if status == 0 or status >= 500:
+        if status >= 500 or _from_network(exc):
             return StoreUnreachable(self.name, message)
+        # No status: swiftclient's own verdict on a Keystone login (refused credentials,
+        # no object-store endpoint), unless a network error lies under it.
         return StoreError(self.name, message)
 
     async def check(self) -> None:
@@ -292,6 +310,40 @@ class SwiftStore:
                              query_string="multipart-manifest=delete")
         except DataNotFound:
             pass
+
+
+def _from_network(exc: BaseException) -> bool:
+    """Whether a network error (requests' errors are OSErrors) lies under `exc`: swiftclient
+    reports an unreachable Keystone as a ClientException raised while handling one."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _login(account: SwiftAccount, region: str | None, endpoint_type: str,
+           service_type: str) -> dict[str, Any]:
+    """swiftclient's arguments for logging in as `account`: tempauth takes the user as
+    given, Keystone the project and user apart (and, for v3, their domains)."""
+    project, _, user = account.user.rpartition(":")
+    options: dict[str, Any] = {"region_name": region} if region else {}
+    if account.auth_version == "1" or not project:
+        return {"user": account.user, "key": account.key, "auth_version": account.auth_version,
+                "os_options": options}
+    options.update(tenant_name=project, project_name=project, endpoint_type=endpoint_type,
+                   service_type=service_type)
+    if account.auth_version == "3":
+        for field in ("user_domain_id", "user_domain_name", "project_domain_id",
+                      "project_domain_name"):
+            value = getattr(account, field)
+            if value:
+                options[field] = value
+    return {"user": user, "key": account.key, "auth_version": account.auth_version,
+            "os_options": options}
 
 
 async def _hand_over(handoff: queue.Queue[object], item: object, put: asyncio.Future[Any],
