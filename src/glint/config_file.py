@@ -241,6 +241,7 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("inject_metadata_properties", "ignore_user_roles"): (
         "imports", "inject_ignore_user_roles", _string_list,
     ),
+    ("task", "task_time_to_live"): ("imports", "task_time_to_live", _positive),
     ("glance_store", "stores"): ("store", "stores", _string_list),
     ("glance_store", "default_store"): ("store", "default_store", _string),
     ("glance_store", "filesystem_store_datadir"): ("store", "filesystem_store_datadir", Path),

@@ -131,6 +131,8 @@ class ImportSettings:
     conversion_output_format: str = "raw"
     inject_metadata: tuple[tuple[str, str], ...] = ()
     inject_ignore_user_roles: tuple[str, ...] = ("admin",)
+    # `[task] task_time_to_live`: hours a finished task stays listed.
+    task_time_to_live: int = 48
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Routes for tasks: GET /v2/tasks, GET /v2/tasks/{id}, GET /v2/images/{id}/tasks."""
+"""Routes for tasks: GET/POST /v2/tasks, GET/DELETE /v2/tasks/{id} (DELETE is always
+405, after the access check, as in Glance), GET /v2/images/{id}/tasks."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from glint.api.deps import context_of, run_in_threadpool, services_of
+from glint.api.deps import context_of, json_body, run_in_threadpool, services_of
+from glint.api.errors import error_response
 from glint.api.routing import resource
 from glint.api.serialization import timestamp
+from glint.api.validation import ImageValidator
 from glint.domain.errors import InvalidInput
+from glint.domain.image_rules import check_settable
 from glint.domain.task import Task
 from glint.services.tasks import TaskQuery
 
@@ -32,14 +36,14 @@ def task_body(task: Task, *, details: bool = True) -> dict[str, Any]:
 
 def _query(request: Request) -> TaskQuery:
     params = request.query_params
-    limit_text = params.get("limit", "25")
+    api = services_of(request).settings.api
+    limit_text = params.get("limit", str(api.limit_param_default))
     try:
         limit = int(limit_text)
     except ValueError:
-        raise InvalidInput(f"limit param must be an integer, got {limit_text!r}") from None
+        raise InvalidInput("limit param must be an integer") from None
     if limit < 0:
         raise InvalidInput("limit param must be positive")
-    api = services_of(request).settings.api
     sort_dir = params.get("sort_dir", "desc")
     if sort_dir not in ("asc", "desc"):
         raise InvalidInput(f"Invalid sort direction: {sort_dir}")
@@ -70,6 +74,30 @@ async def show_task(request: Request) -> Response:
     return JSONResponse(task_body(task))
 
 
+async def create_task(request: Request) -> Response:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidInput("Body expected in request.")
+    validator: ImageValidator = request.app.state.image_validator
+
+    def check_image(image_body: dict[str, Any]) -> None:
+        # As POST /v2/images: read-only and reserved names first, then the schema.
+        for name in image_body:
+            check_settable(name, creating=True)
+        validator.check_document(image_body)
+
+    task = await services_of(request).tasks.create_task(context_of(request), body, check_image)
+    return JSONResponse(task_body(task), status_code=201,
+                        headers={"Location": f"/v2/tasks/{task.id}"})
+
+
+async def delete_task(request: Request) -> Response:
+    await run_in_threadpool(services_of(request).tasks.refuse_delete, context_of(request))
+    return error_response(405, "This operation is currently not permitted on Glance Tasks. "
+                               "They are auto deleted after reaching the time based on their "
+                               "expires_at property.", {"Allow": "GET"})
+
+
 async def image_tasks(request: Request) -> Response:
     tasks = await run_in_threadpool(services_of(request).tasks.tasks_of_image,
                                     context_of(request), request.path_params["image_id"])
@@ -77,7 +105,7 @@ async def image_tasks(request: Request) -> Response:
 
 
 routes = [
-    resource("/v2/tasks", GET=list_tasks),
-    resource("/v2/tasks/{task_id}", GET=show_task),
+    resource("/v2/tasks", GET=list_tasks, POST=create_task),
+    resource("/v2/tasks/{task_id}", GET=show_task, DELETE=delete_task),
     resource("/v2/images/{image_id}/tasks", GET=image_tasks),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -91,6 +91,37 @@ def list_tasks(
     if limit is not None:
         statement = statement.limit(limit)
     return [_to_task(row) for row in session.scalars(statement)]
+
+
+def expire_tasks(session: Session, when: datetime, time_to_live: timedelta) -> int:
+    """Give every ended task without one an `expires_at` (the time it ended, its
+    last update, plus `time_to_live`), then soft-delete the tasks expired by
+    `when`. Returns how many were deleted."""
+    ended = session.scalars(select(TaskRow).where(
+        TaskRow.deleted.is_(False), TaskRow.expires_at.is_(None),
+        TaskRow.status.in_([str(TaskStatus.SUCCESS), str(TaskStatus.FAILURE)]),
+    )).all()
+    for row in ended:
+        row.expires_at = row.updated_at + time_to_live
+    session.flush()
+    result = session.execute(
+        update(TaskRow)
+        .where(TaskRow.deleted.is_(False), TaskRow.expires_at <= when)
+        .values(deleted=True, deleted_at=when)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def set_task_result(session: Session, task_id: str, result: dict[str, object]) -> bool:
+    """Replace the result of a processing task (its progress), leaving updated_at alone
+    so progress reports never hide a stalled worker. False if the task is not processing."""
+    changed = session.execute(
+        update(TaskRow)
+        .where(TaskRow.id == task_id, TaskRow.deleted.is_(False),
+               TaskRow.status == str(TaskStatus.PROCESSING))
+        .values(result=json.dumps(result))
+    )
+    return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def runnable_tasks(session: Session, task_type: TaskType, stalled_before: datetime) -> list[Task]:

@@ -40,6 +40,10 @@ class Services:
 
 def build_services(settings: Settings, db: Database, stores: StoreRegistry, policy: Policy) -> Services:
     images = ImageServices(db=db, policy=policy, api=settings.api)
+    imports = ImportServices(
+        images=images, data=ImageDataServices(images=images, stores=stores), stores=stores,
+        settings=settings.imports, staging=Staging(staging_folder(settings)),
+    )
     return Services(
         settings=settings,
         db=db,
@@ -52,11 +56,8 @@ def build_services(settings: Settings, db: Database, stores: StoreRegistry, poli
                                    fetcher=CheckedFetcher(rules=_uri_filter(settings))),
         metadefs=MetadefServices(db=db, policy=policy.metadefs),
         metadef_contents=MetadefContentServices(db=db, policy=policy.metadefs),
-        imports=ImportServices(
-            images=images, data=ImageDataServices(images=images, stores=stores), stores=stores,
-            settings=settings.imports, staging=Staging(staging_folder(settings)),
-        ),
-        tasks=TaskServices(images=images),
+        imports=imports,
+        tasks=TaskServices(images=images, imports=imports),
     )
 
 
