@@ -15,7 +15,7 @@ from glint.stores.base import StoreError, StoreUnreachable
 from glint.stores.options import BackendConfig, OptionError
 from glint.stores.swift import SwiftStore
 from tests.keystone import Keystone
-from tests.servers import free_port
+from tests.servers import free_port, glint_command, write_config
 from tests.stores.backends import KeystoneSwift, SwiftServer
 from tests.stores.conftest import MIB, chunks
 from tests.stores.test_contract import read_all
@@ -197,3 +197,16 @@ async def test_wrong_keystone_password_is_a_store_error(keystone_swift: Keystone
     with pytest.raises(StoreUnreachable):
         await away.check()
     await away.aclose()
+
+
+def test_glint_serve_refuses_multi_tenant(swift_server: SwiftServer, tmp_path: Path) -> None:
+    options = swift_server.options(swift_store_multi_tenant="True")
+    config = write_config(tmp_path / "glance-api.conf", {
+        "DEFAULT": {"bind_port": free_port()},
+        "database": {"connection": f"sqlite:///{tmp_path / 'glint.db'}"},
+        "glance_store": {"stores": "swift", "default_store": "swift", **options},
+    })
+    glint_command("db", "sync", "--config-file", str(config))
+    started = glint_command("serve", "--config-file", str(config), check=False)
+    assert started.returncode == 2
+    assert "[glance_store] swift_store_multi_tenant" in started.stderr, started.stderr
