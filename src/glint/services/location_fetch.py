@@ -5,31 +5,31 @@ as web-download URIs do: scheme, host and port lists, no encoded numeric
 hosts, no loopback, link-local, private or reserved addresses unless the host
 is allowed. Redirects are followed by hand, at most MAX_REDIRECTS, and every
 target is checked before it is requested, so a public URL cannot bounce the
-request to an internal service.
+request to an internal service; each connection goes to the addresses that
+were checked (web-download's `PinnedBackend`), so DNS rebinding gains nothing.
 """
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
-import httpx
+import httpcore
 from starlette.concurrency import run_in_threadpool
 
 from glint.domain.errors import InvalidInput
 from glint.domain.import_filter import ImportFilter, Resolver, check_uri
+from glint.services.web_download import (
+    FAILURES,
+    MAX_REDIRECTS,
+    REDIRECTS,
+    TIMEOUTS,
+    PinnedBackend,
+    resolve_host,
+)
 from glint.stores.base import READ_CHUNK_SIZE
-
-MAX_REDIRECTS = 5
-TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-
-
-def resolve_host(host: str, port: int) -> Sequence[str]:
-    """The addresses the system resolver gives for `host` (OSError if none)."""
-    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,14 @@ class CheckedFetcher:
     rules: ImportFilter = field(default_factory=ImportFilter)
     resolve: Resolver = resolve_host
 
-    async def check(self, url: str) -> None:
-        """Raise UriRefused (400) when `url` breaks the rules."""
-        await run_in_threadpool(check_uri, url, self.rules, self.resolve)
+    async def check(self, url: str) -> list[str]:
+        """The addresses `url` may be fetched from; UriRefused (400) when it breaks the rules."""
+        return await run_in_threadpool(check_uri, url, self.rules, self.resolve)
 
     async def size(self, url: str) -> int:
         """The Content-Length a HEAD of `url` answers; InvalidInput when there is none."""
         async with self._final("HEAD", url) as response:
-            length = response.headers.get("content-length", "")
+            length = _header(response, b"content-length") or ""
             if not length.isdigit():
                 raise InvalidInput(f"Invalid location: {url} does not tell its size")
             return int(length)
@@ -54,38 +54,39 @@ class CheckedFetcher:
     async def read(self, url: str) -> AsyncIterator[bytes]:
         """The body at `url`, in chunks of at most READ_CHUNK_SIZE bytes."""
         async with self._final("GET", url) as response:
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.aiter_stream():
                 for offset in range(0, len(chunk), READ_CHUNK_SIZE):
                     yield chunk[offset:offset + READ_CHUNK_SIZE]
 
     @asynccontextmanager
-    async def _final(self, method: str, url: str) -> AsyncIterator[httpx.Response]:
+    async def _final(self, method: str, url: str) -> AsyncIterator[httpcore.Response]:
         """The response after checked redirects; InvalidInput unless it is a 200."""
-        async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,
-                                     trust_env=False) as client:
-            current = url
-            for _ in range(MAX_REDIRECTS + 1):
-                await self.check(current)
-                try:
-                    response = await client.send(client.build_request(method, current),
-                                                 stream=True)
-                except httpx.HTTPError as exc:
-                    raise InvalidInput(f"Invalid location: cannot reach {current}: {exc}"
-                                       ) from exc
-                try:
-                    if response.is_redirect and "location" in response.headers:
-                        current = urljoin(current, response.headers["location"])
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            addresses = await self.check(current)
+            host = (urlsplit(current).hostname or "").lower().rstrip(".")
+            try:
+                async with httpcore.AsyncConnectionPool(
+                        network_backend=PinnedBackend(host, addresses)) as pool, \
+                        pool.stream(method, current,
+                                    extensions={"timeout": TIMEOUTS}) as response:
+                    location = _header(response, b"location")
+                    if response.status in REDIRECTS and location:
+                        current = urljoin(current, location)
                         continue
-                    if response.status_code != 200:
+                    if response.status != 200:
                         raise InvalidInput(f"Invalid location: {current} answered "
-                                           f"{response.status_code}")
-                    try:
-                        yield response
-                    except httpx.HTTPError as exc:
-                        raise InvalidInput(f"Invalid location: reading {current} failed: {exc}"
-                                           ) from exc
+                                           f"{response.status}")
+                    yield response
                     return
-                finally:
-                    await response.aclose()
-            raise InvalidInput(f"Invalid location: {url} redirected more than "
-                               f"{MAX_REDIRECTS} times")
+            except FAILURES as exc:
+                raise InvalidInput(f"Invalid location: reading {current} failed: "
+                                   f"{exc or type(exc).__name__}") from exc
+        raise InvalidInput(f"Invalid location: {url} redirected more than {MAX_REDIRECTS} times")
+
+
+def _header(response: httpcore.Response, name: bytes) -> str | None:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
