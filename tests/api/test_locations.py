@@ -348,3 +348,42 @@ def test_without_show_multiple_locations(hidden: GlintServer) -> None:
                                         "value": [_value("http://example.com/image")]}])
     assert replace.status_code == 403 and "invisible" in replace.text
     assert _remove(boss, image["id"], "0").status_code == 403
+
+
+@pytest.fixture(scope="module")
+def multistore(tmp_path_factory: pytest.TempPathFactory, web: WebServer) -> Iterator[GlintServer]:
+    folder = tmp_path_factory.mktemp("multistore-locations")
+    extra: dict[str, dict[str, object]] = {
+        "DEFAULT": {"enabled_backends": "fast:file, web:http", "show_multiple_locations": "true"},
+        "glance_store": {"default_backend": "fast"},
+        "fast": {"filesystem_store_datadir": folder / "fast"},
+        "web": {},
+        "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": web.port},
+    }
+    with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
+        yield server
+
+
+def test_multistore_locations_name_their_store(multistore: GlintServer, web: WebServer) -> None:
+    owner = Caller(multistore.url, uuid.uuid4().hex, ("member", "reader"))
+    boss = Caller(multistore.url, uuid.uuid4().hex, ("admin", "member", "reader"))
+    data = b"in two stores"
+    image = _uploaded(owner, data)
+    url = _published(web, data)
+    # The store comes from the URL, whatever a copied `store` key says.
+    body = _add(owner, image["id"], url, metadata={"store": "fast", "kind": "mirror"}).json()
+    assert body["stores"] == "fast,web"
+    assert body["locations"][1] == {"url": url, "metadata": {"kind": "mirror", "store": "web"}}
+    assert _remove(boss, image["id"], "0").json()["stores"] == "web"
+    assert not (multistore.folder / "fast" / str(image["id"])).exists()
+    assert owner.http.get(f"/v2/images/{image['id']}/file").content == data
+
+
+def test_draft_4_patches_edit_locations_too(owner: Caller, web: WebServer) -> None:
+    url = _published(web, b"draft 4")
+    image = owner.create()
+    response = owner.http.patch(
+        f"/v2/images/{image['id']}", json=[{"add": "/locations/-", "value": _value(url)}],
+        headers={"Content-Type": "application/openstack-images-v2.0-json-patch"})
+    assert response.status_code == 200, response.text
+    assert response.json()["locations"] == [{"url": url, "metadata": {}}]
