@@ -194,7 +194,7 @@ class LocationServices:
             checked[id(location)] = await self._check_new(ctx, location, plan)
         plan.after = [checked.get(id(location), location) for location in plan.after]
         image = await run_in_threadpool(self.images.update, ctx, image_id, changes, plan)
-        await self._forget(image.id, plan.removed)
+        await self.delete_unused_data(image.id, plan.removed)
         return image
 
     def _plan(self, ctx: RequestContext, image_id: str,
@@ -242,9 +242,12 @@ class LocationServices:
                                f"the image {plan.size}")
         return found
 
-    async def _forget(self, image_id: str, removed: list[Location]) -> None:
-        """Delete the data of removed locations that no other image uses; failures
-        are logged (the image is saved already)."""
+    async def delete_unused_data(self, image_id: str, removed: list[Location]) -> None:
+        """Delete the data of locations the image no longer has (removed, or the
+        image deleted) that no other live image uses; failures are logged.
+
+        An image's location may name another image's data (services add them,
+        and members may by PATCH): deleting one image must not destroy the other's."""
         for location in removed:
             in_use = await run_in_threadpool(self._in_use, location.url)
             if in_use:
