@@ -37,7 +37,8 @@ class WebServer:
 
 @contextmanager
 def nginx(folder: Path, redirects: dict[str, str]) -> Iterator[WebServer]:
-    """nginx on a free port serving `folder/www`; `redirects` maps paths to 302 targets."""
+    """nginx on a free port serving `folder/www`; `redirects` maps paths to 302 targets.
+    Files under `/slow/` are sent at 512 KiB/s."""
     binary = _nginx()
     root = folder / "www"
     (folder / "tmp").mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,7 @@ http {{
     listen 127.0.0.1:{port}; root {root};
     location / {{ autoindex off; }}
     location = /loop {{ return 301 /loop; }}
+    location /slow/ {{ limit_rate 512k; }}
 {extra}
   }}
 }}

@@ -39,6 +39,7 @@ from glint.services.glance_download import RemoteAuth, pull
 from glint.services.image_data import ImageDataServices, _inspected
 from glint.services.images import ImageServices, now
 from glint.services.import_plugins import inject_properties, run_plugins
+from glint.services.import_progress import ImportProgress
 from glint.services.import_recovery import clean_staging, release_orphans, stalled_tasks
 from glint.services.import_requests import (
     FAILED,
@@ -210,8 +211,10 @@ class ImportServices:
         if task is None:
             return
         heartbeat = asyncio.create_task(self._heartbeat(task_id))
+        progress = ImportProgress()
+        reporter = asyncio.create_task(progress.report(self.images.db, task_id))
         try:
-            await self._execute(task)
+            await self._execute(task, progress)
         except asyncio.CancelledError:
             # The worker is stopping: let the next one take the task over at once.
             await asyncio.shield(run_in_threadpool(self._release, task_id))
@@ -222,6 +225,7 @@ class ImportServices:
             await asyncio.shield(run_in_threadpool(self._fail, task, message))
         finally:
             heartbeat.cancel()
+            reporter.cancel()
 
     def _claim(self, task_id: str) -> Task | None:
         with self.images.db.writing() as session:
@@ -249,7 +253,7 @@ class ImportServices:
             tasks_repo.change_task(session, task_id, TaskStatus.PROCESSING, TaskStatus.PROCESSING,
                                    EPOCH)
 
-    async def _execute(self, task: Task) -> None:
+    async def _execute(self, task: Task, progress: ImportProgress) -> None:
         request = task.input.get("import_req")
         assert isinstance(request, dict)
         backend = task.input.get("backend")
@@ -263,7 +267,7 @@ class ImportServices:
         if request["method"]["name"] == "web-download":
             await fetch(str(request["method"]["uri"]), rules=self.filter, resolve=self.resolve,
                         staging=self.staging, image_id=image.id,
-                        size_cap=self.images.api.image_size_cap)
+                        size_cap=self.images.api.image_size_cap, progress=progress)
         elif request["method"]["name"] == "glance-download":
             await pull(self, image, request["method"], self._remote_auth.pop(task.id, None))
             image = await run_in_threadpool(self._importing_image, task)
@@ -278,9 +282,10 @@ class ImportServices:
             for name in targets:
                 store = self.stores.writable(name)
                 detection = self.data._detection_for(image) if digests is None else None
+                progress.begin_file(f"store:{name}", self.staging.path(image.id))
+                staged = progress.counted(self.staging.read(image.id))
                 stream = HashingStream(
-                    _inspected(self.staging.read(image.id), detection) if detection
-                    else self.staging.read(image.id),
+                    _inspected(staged, detection) if detection else staged,
                     algorithm=self.images.api.hashing_algorithm,
                     size_cap=self.images.api.image_size_cap,
                 )

@@ -25,6 +25,7 @@ import httpcore
 from starlette.concurrency import run_in_threadpool
 
 from glint.domain.import_filter import ImportFilter, Resolver, check_uri
+from glint.services.import_progress import ImportProgress
 from glint.services.staging import Staging
 from glint.stores.hashing import ImageTooLarge
 
@@ -115,14 +116,24 @@ async def _final_response(uri: str, rules: ImportFilter, resolve: Resolver,
 
 
 async def fetch(uri: str, *, rules: ImportFilter, resolve: Resolver, staging: Staging,
-                image_id: str, size_cap: int, headers: Mapping[str, str] | None = None) -> int:
+                image_id: str, size_cap: int, headers: Mapping[str, str] | None = None,
+                progress: ImportProgress | None = None) -> int:
     """Fetch `uri` into the staging area, checking every redirect target; returns the size.
 
     Raises UriRefused when a target breaks the rules, DownloadFailed for HTTP
     errors, too many redirects or an unreachable server, ImageTooLarge past the cap.
     """
     async with _final_response(uri, rules, resolve, headers or {}) as response:
-        return await staging.write(image_id, _capped(response.aiter_stream(), size_cap))
+        chunks = response.aiter_stream()
+        if progress is not None:
+            progress.begin("download", _length(response))
+            chunks = progress.counted(chunks)
+        return await staging.write(image_id, _capped(chunks, size_cap))
+
+
+def _length(response: httpcore.Response) -> int | None:
+    length = _header(response, b"content-length")
+    return int(length) if length is not None and length.strip().isdigit() else None
 
 
 async def fetch_json(uri: str, *, rules: ImportFilter, resolve: Resolver,

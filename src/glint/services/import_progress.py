@@ -1,0 +1,68 @@
+"""How far a running import is, shown as its task's result (something Glance lacks).
+
+While an `api_image_import` task runs, its `result` is
+`{"step": "download" | "store:<store id>", "bytes_done": n, "bytes_total": m}`
+(`bytes_total` is null when the web server sent no Content-Length). It is
+written at most every REPORT_EVERY and only when it changed, without touching
+the task's `updated_at` (the heartbeat's business). Anyone who may see the
+image reads it with `GET /v2/images/{id}/tasks`; a legacy `import` task shows
+its import's progress the same way. When the import succeeds the result
+becomes `{"image_id": …}`; a failed import keeps the last progress reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+
+from glint.db import task_repositories as tasks_repo
+from glint.db.session import Database
+
+REPORT_EVERY = timedelta(seconds=1)
+
+
+@dataclass
+class ImportProgress:
+    """Bytes done and expected in the current step of one import."""
+
+    step: str | None = None
+    done: int = 0
+    total: int | None = None
+
+    def begin(self, step: str, total: int | None) -> None:
+        self.step, self.done, self.total = step, 0, total
+
+    def begin_file(self, step: str, path: Path) -> None:
+        """Begin a step that reads the file at `path` whole."""
+        self.begin(step, path.stat().st_size if path.exists() else None)
+
+    async def counted(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """`chunks`, unchanged, counting their bytes as done."""
+        async for chunk in chunks:
+            self.done += len(chunk)
+            yield chunk
+
+    def result(self) -> dict[str, object] | None:
+        if self.step is None:
+            return None
+        return {"step": self.step, "bytes_done": self.done, "bytes_total": self.total}
+
+    async def report(self, db: Database, task_id: str) -> None:
+        """Forever (until cancelled): save the progress on the task when it changed."""
+        last: dict[str, object] | None = None
+        while True:
+            await asyncio.sleep(REPORT_EVERY.total_seconds())
+            current = self.result()
+            if current is not None and current != last:
+                await run_in_threadpool(_save, db, task_id, current)
+                last = current
+
+
+def _save(db: Database, task_id: str, result: dict[str, object]) -> None:
+    with db.writing() as session:
+        tasks_repo.set_task_result(session, task_id, result)
