@@ -205,6 +205,9 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("DEFAULT", "bind_port"): ("server", "bind_port", _port),
     ("DEFAULT", "workers"): ("server", "workers", _positive),
     ("DEFAULT", "public_endpoint"): ("server", "public_endpoint", _optional_string),
+    ("DEFAULT", "worker_self_reference_url"): (
+        "server", "worker_self_reference_url", _optional_string,
+    ),
     ("DEFAULT", "image_size_cap"): ("api", "image_size_cap", _non_negative),
     ("DEFAULT", "show_image_direct_url"): ("api", "show_image_direct_url", _boolean),
     ("DEFAULT", "show_multiple_locations"): ("api", "show_multiple_locations", _boolean),

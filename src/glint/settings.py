@@ -23,6 +23,8 @@ class ServerSettings:
     bind_port: int = 9292
     workers: int = 1
     public_endpoint: str | None = None
+    # This worker's own URL, recorded on images it stages (os_glance_stage_host).
+    worker_self_reference_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from glint.api.deps import (
     run_in_threadpool,
     services_of,
 )
+from glint.api.imports import relayed_to_stage_host
 from glint.api.patch import media_type, parse_patch
 from glint.api.routing import resource
 from glint.api.serialization import image_body
@@ -93,11 +94,15 @@ async def update_image(request: Request) -> Response:
 
 
 async def delete_image(request: Request) -> Response:
+    relayed = await relayed_to_stage_host(request, only_when_uploading=True)
+    if relayed is not None:
+        return relayed
     services = services_of(request)
     locations = await run_in_threadpool(
         services.images.delete, context_of(request), request.path_params["image_id"]
     )
     await services.data.delete_data(locations)
+    services.imports.discard_staged(request.path_params["image_id"])
     return Response(status_code=204)
 
 

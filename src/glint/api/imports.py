@@ -1,5 +1,6 @@
 """Routes for interoperable import: GET /v2/info/import, PUT /v2/images/{id}/stage,
-POST /v2/images/{id}/import."""
+POST /v2/images/{id}/import; and the relay of an import or a delete to the node
+holding an image's staged data (`relayed_to_stage_host`)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from glint.api.deps import context_of, json_body, run_in_threadpool, services_of
+from glint.api.errors import error_response
 from glint.api.image_data import OCTET_STREAM, _content_length, _declared_size
 from glint.api.routing import resource
 from glint.domain.errors import InvalidInput, UnsupportedMediaType
+from glint.domain.image import ImageStatus
 from glint.services.glance_download import RemoteAuth
+from glint.services.stage_host import RELAY_MARK, is_elsewhere, relay, self_url
 
 
 async def import_info(request: Request) -> Response:
@@ -34,9 +38,12 @@ async def stage(request: Request) -> Response:
         raise InvalidInput(
             f"x-openstack-image-size ({declared}) does not match Content-Length ({length})"
         )
-    await services_of(request).imports.stage(
+    services = services_of(request)
+    server = services.settings.server
+    await services.imports.stage(
         context_of(request), request.path_params["image_id"], request.stream(),
         expected_size=declared if declared is not None else length,
+        stage_host=self_url(server.worker_self_reference_url, server.public_endpoint),
     )
     return Response(status_code=204)
 
@@ -44,6 +51,11 @@ async def stage(request: Request) -> Response:
 async def start_import(request: Request) -> Response:
     services = services_of(request)
     body = await json_body(request)
+    method = body.get("method") if isinstance(body, dict) else None
+    if isinstance(method, dict) and method.get("name") == "glance-direct":
+        relayed = await relayed_to_stage_host(request, body=await request.body())
+        if relayed is not None:
+            return relayed
     token, keystone = request.headers.get("x-auth-token"), \
         services.settings.auth.www_authenticate_uri
     # Only with Keystone: the token was validated before the request got here.
@@ -55,6 +67,33 @@ async def start_import(request: Request) -> Response:
     if task is not None:
         services.imports.launch(task.id)
     return Response(status_code=202)
+
+
+async def relayed_to_stage_host(request: Request, *, body: bytes | None = None,
+                                only_when_uploading: bool = False) -> Response | None:
+    """The stage host's answer when the image's staged data is on another node
+    (None otherwise, or when it is unreachable and `only_when_uploading`: the
+    caller then acts locally, as Glance deletes locally); 504 if unreachable."""
+    if RELAY_MARK in request.headers:
+        return None  # Relayed once already: never bounce between nodes.
+    services = services_of(request)
+    server = services.settings.server
+    status, stage_host = await run_in_threadpool(
+        services.imports.stage_host, context_of(request), request.path_params["image_id"])
+    if only_when_uploading and status != ImageStatus.UPLOADING:
+        return None
+    if stage_host is None or \
+            not is_elsewhere(stage_host, self_url(server.worker_self_reference_url,
+                                                  server.public_endpoint)):
+        return None
+    relayed = await relay(request.method, stage_host, request.url.path, request.headers, body)
+    if relayed is None:
+        if only_when_uploading:
+            return None
+        return error_response(504, "Stage host is unavailable")
+    headers = {"x-openstack-request-id": relayed.request_id} if relayed.request_id else {}
+    return Response(relayed.body, status_code=relayed.status, headers=headers,
+                    media_type=relayed.content_type)
 
 
 routes = [

@@ -25,6 +25,7 @@ from glint.domain.image import Image, ImageStatus, Location
 from glint.domain.task import Task, TaskStatus
 from glint.services.images import now
 from glint.services.import_requests import FAILED, IMPORTING_TO, LOCK
+from glint.services.import_stores import show_progress
 from glint.stores.base import StoreError, WritableStore
 from glint.stores.hashing import HashingStream
 
@@ -83,7 +84,7 @@ async def copy_to_stores(imports: ImportServices, task: Task, targets: list[str]
                 if must_all:
                     raise CopyFailed(f"Copying to store {name} failed: {exc.message}") from exc
                 failed.append(name)
-            await run_in_threadpool(imports._progress, image.id, targets, written, failed)
+            await run_in_threadpool(show_progress, imports, image.id, targets, written, failed)
         await run_in_threadpool(_succeed, imports, task, image,
                                 [location for _, location in written], failed)
     except BaseException:

@@ -31,7 +31,7 @@ from glint.db import task_repositories as tasks_repo
 from glint.domain import lifecycle
 from glint.domain.context import RequestContext
 from glint.domain.errors import Conflict, InvalidInput, NotFound
-from glint.domain.image import Image, ImageStatus, Location
+from glint.domain.image import Image, ImageStatus
 from glint.domain.import_filter import ImportFilter, Resolver
 from glint.domain.task import Task, TaskStatus, TaskType
 from glint.services.copy_image import copy_to_stores, lock_for_copy
@@ -50,11 +50,12 @@ from glint.services.import_requests import (
     import_targets,
     parse_method,
 )
+from glint.services.import_stores import store_staged
+from glint.services.stage_host import STAGE_HOST
 from glint.services.staging import Staging
 from glint.services.web_download import fetch, resolve_host
 from glint.settings import ImportSettings
-from glint.stores.base import StoreError, WritableStore
-from glint.stores.hashing import Digests, HashingStream, ImageTooLarge
+from glint.stores.hashing import HashingStream, ImageTooLarge
 from glint.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,11 @@ class ImportServices:
     # Staging ---------------------------------------------------------------
 
     async def stage(self, ctx: RequestContext, image_id: str, body: AsyncIterator[bytes],
-                    *, expected_size: int | None) -> None:
-        """PUT /stage: keep the body in the staging area; image queued -> uploading."""
+                    *, expected_size: int | None, stage_host: str | None = None) -> None:
+        """PUT /stage: keep the body in the staging area; image queued -> uploading.
+
+        `stage_host`, this node's URL, is recorded as os_glance_stage_host.
+        """
         if "glance-direct" not in self.settings.enabled_import_methods:
             raise NotFound("'glance-direct' method is not available at this site.")
         cap = self.images.api.image_size_cap
@@ -111,7 +115,7 @@ class ImportServices:
         try:
             size = await self.staging.write(image.id, stream.blocks())
             self.data._virtual_size(image, detection)
-            await run_in_threadpool(self._end_stage, image.id, size)
+            await run_in_threadpool(self._end_stage, image.id, size, stage_host)
         except BaseException:
             self.staging.remove(image.id)
             await asyncio.shield(run_in_threadpool(self._revert, image.id, ImageStatus.UPLOADING))
@@ -130,10 +134,22 @@ class ImportServices:
                 raise Conflict(f"Image {image.id} is already receiving data")
             return image
 
-    def _end_stage(self, image_id: str, size: int) -> None:
+    def _end_stage(self, image_id: str, size: int, stage_host: str | None) -> None:
         with self.images.db.writing() as session:
             repo.change_status(session, image_id, ImageStatus.UPLOADING, ImageStatus.UPLOADING,
                                now(), size=size)
+            if stage_host:
+                tasks_repo.set_image_property(session, image_id, STAGE_HOST, stage_host)
+
+    def discard_staged(self, image_id: str) -> None:
+        """Remove the staged data of a deleted image (a running import then fails)."""
+        self.staging.remove(image_id)
+
+    def stage_host(self, ctx: RequestContext, image_id: str) -> tuple[ImageStatus, str | None]:
+        """The image's status and the node holding its staged data, if recorded."""
+        with self.images.db.reading() as session:
+            image, _ = self.images.load_visible(session, ctx, image_id)
+        return image.status, image.properties.get(STAGE_HOST)
 
     def _revert(self, image_id: str, status: ImageStatus) -> bool:
         with self.images.db.writing() as session:
@@ -192,7 +208,7 @@ class ImportServices:
         lifecycle.transition(image.status, ImageStatus.IMPORTING)
         if not repo.change_status(session, image.id, image.status, ImageStatus.IMPORTING, now()):
             raise Conflict(f"Image {image.id} changed while the import was requested")
-        tasks_repo.drop_image_properties(session, image.id, (FAILED,))
+        tasks_repo.drop_image_properties(session, image.id, (FAILED, STAGE_HOST))
         tasks_repo.set_image_property(session, image.id, LOCK, task_id)
         tasks_repo.set_image_property(session, image.id, IMPORTING_TO, ",".join(targets))
         for name, value in inject_properties(self.settings, ctx):
@@ -274,56 +290,7 @@ class ImportServices:
         if not self.staging.exists(image.id):
             raise ImportFailed("The staged data of the image is missing")
         image = await run_plugins(self, image, task)
-        written: list[tuple[WritableStore, Location]] = []
-        failed: list[str] = []
-        digests: Digests | None = None
-        virtual_size: int | None = None
-        try:
-            for name in targets:
-                store = self.stores.writable(name)
-                detection = self.data._detection_for(image) if digests is None else None
-                progress.begin_file(f"store:{name}", self.staging.path(image.id))
-                staged = progress.counted(self.staging.read(image.id))
-                stream = HashingStream(
-                    _inspected(staged, detection) if detection else staged,
-                    algorithm=self.images.api.hashing_algorithm,
-                    size_cap=self.images.api.image_size_cap,
-                )
-                try:
-                    stored = await store.write(image.id, stream.blocks())
-                except StoreError as exc:
-                    if must_all or len(targets) == 1:
-                        raise
-                    log.warning("import of image %s to store %s failed: %s", image.id, name,
-                                exc.message)
-                    failed.append(name)
-                    await run_in_threadpool(self._progress, image.id, targets, written, failed)
-                    continue
-                written.append((store, stored.location))
-                if digests is None:
-                    virtual_size = self.data._virtual_size(image, detection)
-                    digests = stream.digests()
-                await run_in_threadpool(self._progress, image.id, targets, written, failed)
-            if digests is None:
-                raise ImportFailed(f"The import failed in every store: {', '.join(failed)}")
-            await run_in_threadpool(self._succeed, task, image,
-                                    [location for _, location in written], digests,
-                                    virtual_size, failed)
-        except BaseException:
-            for store, location in written:
-                await asyncio.shield(store.delete(location))
-            raise
-        self.staging.remove(image.id)
-
-    def _progress(self, image_id: str, targets: list[str],
-                  written: list[tuple[WritableStore, Location]], failed: list[str]) -> None:
-        """Show on the image which stores are still to do and which failed."""
-        done = {location.store for _, location in written} | set(failed)
-        with self.images.db.writing() as session:
-            tasks_repo.set_image_property(session, image_id, IMPORTING_TO,
-                                          ",".join(t for t in targets if t not in done))
-            if failed:
-                tasks_repo.set_image_property(session, image_id, FAILED, ",".join(failed))
+        await store_staged(self, task, image, targets, must_all=must_all, progress=progress)
 
     def _importing_image(self, task: Task) -> Image:
         with self.images.db.reading() as session:
@@ -333,22 +300,6 @@ class ImportServices:
         if image.status != ImageStatus.IMPORTING or image.properties.get(LOCK) != task.id:
             raise ImportFailed(f"Image {image.id} is {image.status}, not importing for this task")
         return image
-
-    def _succeed(self, task: Task, image: Image, locations: list[Location], digests: Digests,
-                 virtual_size: int | None, failed: list[str]) -> None:
-        with self.images.db.writing() as session:
-            if not repo.change_status(
-                session, image.id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, now(),
-                size=digests.size, virtual_size=virtual_size, checksum=digests.checksum,
-                os_hash_algo=digests.os_hash_algo, os_hash_value=digests.os_hash_value,
-            ):
-                raise ImportFailed("The image was deleted or changed during the import")
-            repo.set_locations(session, image.id, locations)
-            tasks_repo.drop_image_properties(session, image.id, (LOCK, IMPORTING_TO))
-            if failed:
-                tasks_repo.set_image_property(session, image.id, FAILED, ",".join(failed))
-            tasks_repo.change_task(session, task.id, TaskStatus.PROCESSING, TaskStatus.SUCCESS,
-                                   now(), result={"image_id": image.id}, message="")
 
     def _fail(self, task: Task, message: str) -> None:
         self.staging.remove(task.image_id or "")
