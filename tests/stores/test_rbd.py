@@ -118,3 +118,16 @@ async def test_thin_provisioning_leaves_zero_blocks_unwritten(ceph_cluster: Ceph
         assert allocated == len(whole)
     await store.delete(stored.location)
     await store.aclose()
+
+
+async def test_download_stopped_early_closes_the_image(ceph_cluster: CephCluster) -> None:
+    # Reads run ahead of the consumer; stopping must wait for them before closing.
+    store = _store(ceph_cluster)
+    data = os.urandom(10 * MIB)
+    stored = await store.write(str(uuid.uuid4()), chunks(data), size_hint=len(data))
+    reader = store.read(stored.location)
+    first = await anext(reader)
+    assert data.startswith(first)
+    await reader.aclose()
+    await store.delete(stored.location)
+    await store.aclose()

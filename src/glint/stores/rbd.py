@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -28,6 +29,11 @@ from glint.stores.options import BackendConfig, OptionError
 T = TypeVar("T")
 MIB = 1024 * 1024
 SNAPSHOT = "snap"
+# Blocks read ahead of the one being sent, and writes of received blocks in flight at
+# once (blocks are about 2 MiB): librbd waits for each synchronous call, so overlapping
+# them with the HTTP side is what keeps Ceph busy. Both bound the memory per transfer.
+READS_AHEAD = 2
+WRITES_IN_FLIGHT = 4
 
 
 class RbdStore:
@@ -88,6 +94,15 @@ class RbdStore:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._threads, functools.partial(function, *args))
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    def _guarded(self, function: Callable[..., T], /, *args: Any) -> T:
+        """`function(*args)` with Ceph's errors turned into store errors; for threads."""
+        try:
+            return function(*args)
         except StoreError:
             raise
         except Exception as exc:
@@ -155,18 +170,32 @@ class RbdStore:
     ) -> AsyncIterator[bytes]:
         name = self._image_of(location.url)
         image = await self._call(self._open, name)
+        loop = asyncio.get_running_loop()
+        # Read-ahead: the next blocks come from Ceph while this one is being sent.
+        ahead: deque[asyncio.Future[bytes]] = deque()
         try:
             total = await self._call(image.size)
             end = total if length is None else min(total, start + length)
-            position = start
-            while position < end:
-                want = min(READ_CHUNK_SIZE, end - position)
-                block: bytes = await self._call(image.read, position, want)
+            asked = start
+
+            def read_ahead() -> None:
+                nonlocal asked
+                while asked < end and len(ahead) < READS_AHEAD:
+                    want = min(READ_CHUNK_SIZE, end - asked)
+                    ahead.append(loop.run_in_executor(
+                        self._threads, self._guarded, image.read, asked, want))
+                    asked += want
+
+            read_ahead()
+            while ahead:
+                block = await ahead.popleft()
                 if not block:
-                    break
-                position += len(block)
+                    raise StoreError(self.name, f"{name} ended before its size")
+                read_ahead()
                 yield block
         finally:
+            # Reads still running must finish before the image is closed under them.
+            await asyncio.gather(*ahead, return_exceptions=True)
             await asyncio.shield(self._call(image.close))
 
     # Writing -------------------------------------------------------------
@@ -179,19 +208,25 @@ class RbdStore:
         size = 0
         try:
             image = await self._call(self._open_writable, temporary)
+            writes = _Writes(self, image)
             try:
                 capacity = size_hint or 0
                 async for block in chunks:
                     if size + len(block) > capacity:
-                        capacity = max(size + len(block), capacity + self.chunk_size)
+                        # Doubling keeps resizes (which wait for writes) rare; unused
+                        # room costs nothing and goes with the last resize.
+                        capacity = max(size + len(block), 2 * capacity, self.chunk_size)
+                        await writes.settle(0)
                         await self._call(image.resize, capacity)
                     if not (self.thin_provisioning and _all_zero(block)):
-                        await self._call(image.write, block, size)
+                        await writes.start(block, size)
                     size += len(block)
+                await writes.settle(0)
                 if capacity != size:
                     await self._call(image.resize, size)
                 await self._call(image.flush)
             finally:
+                await writes.finish()
                 await asyncio.shield(self._call(image.close))
             await self._call(self._publish, temporary, name)
         except BaseException:
@@ -254,3 +289,33 @@ class RbdStore:
 def _all_zero(block: bytes) -> bool:
     """Whether `block` holds only zero bytes (bytes(n) comes from calloc: cheap)."""
     return not block or (block[0] == 0 and block == bytes(len(block)))
+
+
+class _Writes:
+    """Writes of blocks to an open RBD image running on the store's threads, at most
+    WRITES_IN_FLIGHT at once; the blocks are at different offsets, so order is free."""
+
+    def __init__(self, store: RbdStore, image: Any) -> None:
+        self._store = store
+        self._image = image
+        self._running: set[asyncio.Future[None]] = set()
+
+    async def start(self, block: bytes, offset: int) -> None:
+        """Start writing `block` at `offset`, once fewer than the limit are running."""
+        await self.settle(WRITES_IN_FLIGHT - 1)
+        loop = asyncio.get_running_loop()
+        self._running.add(loop.run_in_executor(
+            self._store._threads, self._store._guarded, self._image.write, block, offset))
+
+    async def settle(self, allowed: int) -> None:
+        """Wait until at most `allowed` writes run; raise the first failure."""
+        while len(self._running) > allowed:
+            done, self._running = await asyncio.wait(
+                self._running, return_when=asyncio.FIRST_COMPLETED)
+            for write in done:
+                write.result()
+
+    async def finish(self) -> None:
+        """Wait for every write still running, failed or not (before closing the image)."""
+        running, self._running = self._running, set()
+        await asyncio.gather(*running, return_exceptions=True)
