@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import Caller
 from tests.servers import GlintServer, glint_server
+from tests.stores.backends import seaweedfs
 from tests.web import WebServer, nginx
 
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -352,16 +353,20 @@ def test_without_show_multiple_locations(hidden: GlintServer) -> None:
 
 @pytest.fixture(scope="module")
 def multistore(tmp_path_factory: pytest.TempPathFactory, web: WebServer) -> Iterator[GlintServer]:
+    """A file store, nginx as the http store and SeaweedFS as an s3 store."""
     folder = tmp_path_factory.mktemp("multistore-locations")
-    extra: dict[str, dict[str, object]] = {
-        "DEFAULT": {"enabled_backends": "fast:file, web:http", "show_multiple_locations": "true"},
-        "glance_store": {"default_backend": "fast"},
-        "fast": {"filesystem_store_datadir": folder / "fast"},
-        "web": {},
-        "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": web.port},
-    }
-    with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
-        yield server
+    with seaweedfs(folder / "seaweedfs") as s3:
+        extra: dict[str, dict[str, object]] = {
+            "DEFAULT": {"enabled_backends": "fast:file, web:http, objects:s3",
+                        "show_multiple_locations": "true"},
+            "glance_store": {"default_backend": "fast"},
+            "fast": {"filesystem_store_datadir": folder / "fast"},
+            "web": {},
+            "objects": s3.options(),
+            "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": web.port},
+        }
+        with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
+            yield server
 
 
 def test_multistore_locations_name_their_store(multistore: GlintServer, web: WebServer) -> None:
@@ -387,3 +392,24 @@ def test_draft_4_patches_edit_locations_too(owner: Caller, web: WebServer) -> No
         headers={"Content-Type": "application/openstack-images-v2.0-json-patch"})
     assert response.status_code == 200, response.text
     assert response.json()["locations"] == [{"url": url, "metadata": {}}]
+
+
+def test_users_cannot_name_data_another_image_has(multistore: GlintServer) -> None:
+    owner = Caller(multistore.url, uuid.uuid4().hex, ("member", "reader"))
+    other = Caller(multistore.url, uuid.uuid4().hex, ("member", "reader"))
+    boss = Caller(multistore.url, uuid.uuid4().hex, ("admin", "member", "reader"))
+    data = b"private object"
+    image = owner.create()
+    stored = owner.http.put(f"/v2/images/{image['id']}/file", content=data,
+                            headers={**OCTET, "X-Image-Meta-Store": "objects"})
+    assert stored.status_code == 204, stored.text
+    url = owner.http.get(f"/v2/images/{image['id']}").json()["locations"][0]["url"]
+    assert url.startswith("s3://")
+    for caller in (other, owner):
+        theirs = caller.create()
+        response = _add(caller, theirs["id"], url)
+        assert response.status_code == 400 and "another image uses" in response.text
+    # Services and admins are trusted to share data between images (as copies do).
+    shared = boss.create()
+    assert _add(boss, shared["id"], url).status_code == 200
+    assert boss.http.get(f"/v2/images/{shared['id']}/file").content == data

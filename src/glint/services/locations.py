@@ -15,8 +15,10 @@ must be readable by a configured store and hold data, `file://` locations are
 refused, a queued image becomes active, the last location cannot be removed.
 Unlike Glance, http(s) locations that callers without the service role add
 pass the same URI filter, a location whose size differs from the image's is
-refused, and removing a location deletes its data only when no other image
-uses it (Glance deletes it even then, and before the image is saved).
+refused, a location in a writable store that another image uses is refused to
+callers without the service role, and removing a location deletes its data
+only when no other image uses it (Glance deletes it even then, and before the
+image is saved).
 """
 
 from __future__ import annotations
@@ -224,6 +226,11 @@ class LocationServices:
         if scheme in RESTRICTED_SCHEMES or store is None:
             raise InvalidInput(f"Invalid location: {location.url}")
         found = replace(location, store=self._store_name(store))
+        if not is_service(ctx) and isinstance(store, WritableStore) \
+                and await run_in_threadpool(self._in_use, location.url):
+            # Data Glint wrote for another image: naming it would give the caller that
+            # image's data (and, on deletion, take it away). Glance allows it (OSSN-0065).
+            raise InvalidInput(f"Invalid location: another image uses {location.url}")
         try:
             if scheme in HTTP_SCHEMES and not is_service(ctx):
                 size = await self.fetcher.size(location.url)
