@@ -5,6 +5,8 @@ resolved and checked the same way."""
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -31,7 +33,8 @@ class Served:
 
 
 @contextmanager
-def http_server(address: str, port: int, served: Served) -> Iterator[None]:
+def http_server(address: str, port: int, served: Served,
+                tls: ssl.SSLContext | None = None) -> Iterator[None]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             served.hosts.append(self.headers["Host"])
@@ -50,6 +53,8 @@ def http_server(address: str, port: int, served: Served) -> Iterator[None]:
             pass
 
     server = ThreadingHTTPServer((address, port), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -145,3 +150,37 @@ async def test_redirect_to_an_internal_address_is_refused(tmp_path: Path, port: 
         await fetch(f"http://internal.test:{port}/secret", rules=rules, resolve=resolver,
                     staging=staging, image_id=image_id, size_cap=1 << 20)
     assert rebound.hosts == []
+
+
+def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for `name` (openssl): (certificate, key)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=DNS:{name}"], check=True, capture_output=True)
+    return cert, key
+
+
+async def test_tls_keeps_the_name_while_connecting_to_the_checked_address(
+        tmp_path: Path, port: int, checked: Served) -> None:
+    cert, key = _certificate(tmp_path, "images.test")
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    names: list[str | None] = []
+
+    def record_sni(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+        names.append(name)
+
+    server_side.sni_callback = record_sni
+    trusting = ssl.create_default_context(cafile=str(cert))
+    resolver = Rebinding({"images.test": ("127.0.0.2", "127.0.0.1")})
+    rules = ImportFilter(allowed_hosts=("images.test",), allowed_ports=(port,))
+    staging = Staging(tmp_path / "staging")
+    image_id = str(uuid.uuid4())
+    with http_server("127.0.0.2", port, checked, server_side):
+        await fetch(f"https://images.test:{port}/disk.raw", rules=rules, resolve=resolver,
+                    staging=staging, image_id=image_id, size_cap=1 << 20, tls=trusting)
+    # SNI and the certificate check used the name; the connection, the checked address.
+    assert names == ["images.test"]
+    assert checked.hosts == [f"images.test:{port}"]
+    assert staging.path(image_id).read_bytes() == checked.body

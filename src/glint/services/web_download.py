@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -85,7 +86,8 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
 @asynccontextmanager
 async def _final_response(uri: str, rules: ImportFilter, resolve: Resolver,
-                          headers: Mapping[str, str]) -> AsyncIterator[httpcore.Response]:
+                          headers: Mapping[str, str], tls: ssl.SSLContext | None = None,
+                          ) -> AsyncIterator[httpcore.Response]:
     """The 200 response at the end of `uri`'s redirects, each target checked and
     pinned. `headers` go only to `uri`'s own origin (a token never follows a
     redirect elsewhere)."""
@@ -98,7 +100,7 @@ async def _final_response(uri: str, rules: ImportFilter, resolve: Resolver,
             if _origin(current) == origin else []
         try:
             async with httpcore.AsyncConnectionPool(
-                    network_backend=PinnedBackend(host, addresses)) as pool, \
+                    ssl_context=tls, network_backend=PinnedBackend(host, addresses)) as pool, \
                     pool.stream("GET", current, headers=sent,
                                 extensions={"timeout": TIMEOUTS}) as response:
                 location = _header(response, b"location")
@@ -117,13 +119,16 @@ async def _final_response(uri: str, rules: ImportFilter, resolve: Resolver,
 
 async def fetch(uri: str, *, rules: ImportFilter, resolve: Resolver, staging: Staging,
                 image_id: str, size_cap: int, headers: Mapping[str, str] | None = None,
-                progress: ImportProgress | None = None) -> int:
+                progress: ImportProgress | None = None, tls: ssl.SSLContext | None = None,
+                ) -> int:
     """Fetch `uri` into the staging area, checking every redirect target; returns the size.
+
+    `tls` replaces the default TLS context (certifi's CAs), e.g. to trust a test CA.
 
     Raises UriRefused when a target breaks the rules, DownloadFailed for HTTP
     errors, too many redirects or an unreachable server, ImageTooLarge past the cap.
     """
-    async with _final_response(uri, rules, resolve, headers or {}) as response:
+    async with _final_response(uri, rules, resolve, headers or {}, tls) as response:
         chunks = response.aiter_stream()
         if progress is not None:
             progress.begin("download", _length(response))
