@@ -413,3 +413,6 @@ def test_users_cannot_name_data_another_image_has(multistore: GlintServer) -> No
     shared = boss.create()
     assert _add(boss, shared["id"], url).status_code == 200
     assert boss.http.get(f"/v2/images/{shared['id']}/file").content == data
+    # Deleting either image leaves the data the other still has.
+    assert boss.http.delete(f"/v2/images/{shared['id']}").status_code == 204
+    assert owner.http.get(f"/v2/images/{image['id']}/file").content == data

@@ -101,7 +101,8 @@ async def delete_image(request: Request) -> Response:
     locations = await run_in_threadpool(
         services.images.delete, context_of(request), request.path_params["image_id"]
     )
-    await services.data.delete_data(locations)
+    # Data another image also names (a location added by a service) stays.
+    await services.locations.delete_unused_data(request.path_params["image_id"], locations)
     services.imports.discard_staged(request.path_params["image_id"])
     return Response(status_code=204)
 
