@@ -253,8 +253,8 @@ class LocationServices:
         """Delete the data of locations the image no longer has (removed, or the
         image deleted) that no other live image uses; failures are logged.
 
-        An image's location may name another image's data (services add them,
-        and members may by PATCH): deleting one image must not destroy the other's."""
+        An image's location may name another image's data (services and admins
+        may add such locations): deleting one image must not destroy the other's."""
         for location in removed:
             in_use = await run_in_threadpool(self._in_use, location.url)
             if in_use:
