@@ -245,6 +245,9 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
         "imports", "inject_ignore_user_roles", _string_list,
     ),
     ("task", "task_time_to_live"): ("imports", "task_time_to_live", _positive),
+    ("glance_download_properties", "extra_properties"): (
+        "imports", "glance_download_properties", _string_list,
+    ),
     ("glance_store", "stores"): ("store", "stores", _string_list),
     ("glance_store", "default_store"): ("store", "default_store", _string),
     ("glance_store", "filesystem_store_datadir"): ("store", "filesystem_store_datadir", Path),

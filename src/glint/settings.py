@@ -135,6 +135,11 @@ class ImportSettings:
     inject_ignore_user_roles: tuple[str, ...] = ("admin",)
     # `[task] task_time_to_live`: hours a finished task stays listed.
     task_time_to_live: int = 48
+    # `[glance_download_properties] extra_properties`: prefixes of the remote
+    # image's properties glance-download copies.
+    glance_download_properties: tuple[str, ...] = (
+        "hw_", "trait:", "os_distro", "os_secure_boot", "os_type",
+    )
 
 
 @dataclass(frozen=True)

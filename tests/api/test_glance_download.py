@@ -20,6 +20,8 @@ from tests.servers import GlintServer, glint_server
 pytestmark = pytest.mark.keystone
 
 SERVICE_PASSWORD = "glint-service-secret"
+# The importing site's image_size_cap: larger remote images fail after their metadata came.
+CAP = 600_000
 
 
 @dataclass
@@ -42,8 +44,10 @@ def regions(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory) -> Ite
         port = int(remote.url.rsplit(":", 1)[1])
         extra: dict[str, dict[str, object]] = {
             "keystone_authtoken": section,
-            "DEFAULT": {"enabled_import_methods": "glance-direct,web-download,glance-download"},
+            "DEFAULT": {"enabled_import_methods": "glance-direct,web-download,glance-download",
+                        "image_size_cap": CAP},
             "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": port},
+            "glance_download_properties": {"extra_properties": "hw_,os_distro,custom_"},
         }
         with glint_server(local_folder, f"sqlite:///{local_folder / 'glint.db'}",
                           flavor="keystone", extra=extra) as local:
@@ -73,7 +77,8 @@ def _remote_image(regions: Regions, data: bytes) -> str:
     with _client(regions.remote, regions.token) as remote:
         image = remote.post("/v2/images", json={
             "name": "source", "disk_format": "raw", "container_format": "bare",
-            "hw_disk_bus": "scsi", "os_distro": "debian", "note": "stays behind"}).json()
+            "hw_disk_bus": "scsi", "os_distro": "debian", "custom_x": "1",
+            "os_type": "linux", "note": "stays behind"}).json()
         assert remote.put(f"/v2/images/{image['id']}/file", content=data, headers={
             "Content-Type": "application/octet-stream"}).status_code == 204
         return str(image["id"])
@@ -90,7 +95,7 @@ def _settled(client: httpx.Client, image_id: str) -> dict[str, object]:
 
 
 def test_import_from_another_region(regions: Regions) -> None:
-    data = os.urandom(1024 * 1024 + 5)
+    data = os.urandom(CAP - 5)
     remote_id = _remote_image(regions, data)
     with _client(regions.local, regions.token) as local:
         assert "glance-download" in local.get("/v2/info/import").json()[
@@ -105,8 +110,9 @@ def test_import_from_another_region(regions: Regions) -> None:
         assert shown["status"] == "active", local.get(f"/v2/images/{image['id']}/tasks").json()
         assert shown["checksum"] == hashlib.md5(data).hexdigest()
         assert (shown["disk_format"], shown["size"]) == ("raw", len(data))
-        assert (shown["hw_disk_bus"], shown["os_distro"]) == ("scsi", "debian")
-        assert "note" not in shown
+        assert (shown["hw_disk_bus"], shown["os_distro"], shown["custom_x"]) == (
+            "scsi", "debian", "1")
+        assert "note" not in shown and "os_type" not in shown
         assert local.get(f"/v2/images/{image['id']}/file").content == data
 
 
@@ -141,3 +147,19 @@ def test_failures_leave_the_image_queued(regions: Regions, method: dict[str, str
         assert shown["status"] == "queued"
         [task] = local.get(f"/v2/images/{image['id']}/tasks").json()["tasks"]
         assert task["status"] == "failure" and reason in task["message"], task
+
+
+def test_failure_puts_the_metadata_back(regions: Regions) -> None:
+    remote_id = _remote_image(regions, os.urandom(CAP + 1))
+    with _client(regions.local, regions.token) as local:
+        image = local.post("/v2/images", json={
+            "name": "x", "disk_format": "qcow2", "container_format": "bare",
+            "hw_disk_bus": "ide"}).json()
+        response = local.post(f"/v2/images/{image['id']}/import", json={"method": {
+            "name": "glance-download", "glance_region": regions.remote_region,
+            "glance_image_id": remote_id}})
+        assert response.status_code == 202, response.text
+        shown = _settled(local, image["id"])
+        assert shown["status"] == "queued"
+        assert (shown["disk_format"], shown["hw_disk_bus"]) == ("qcow2", "ide")
+        assert "os_distro" not in shown and "custom_x" not in shown

@@ -4,14 +4,16 @@ The caller's Keystone token, kept in memory for the task only (never
 written to the database, so such a task cannot be resumed after a restart),
 finds the other region's image endpoint in the Keystone catalog. The remote
 image must be active; its disk and container formats and the properties
-named by Glance's `[glance_download_properties] extra_properties` defaults
-are copied, then its data is downloaded into the staging area (through the
-web-download URI filter, resolved once and pinned) and must have the
-remote's size. The import then goes on as for the other methods.
+named by `[glance_download_properties] extra_properties` (prefixes) are
+copied (and put back as they were if the import fails), then its data is
+downloaded into the staging area (through the web-download URI filter,
+resolved once and pinned) and must have the remote's size. The import then
+goes on as for the other methods.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,8 +31,15 @@ from glint.services.web_download import DownloadFailed, fetch, fetch_json
 if TYPE_CHECKING:
     from glint.services.imports import ImportServices
 
-# Glance's default [glance_download_properties] extra_properties (prefixes).
-EXTRA_PROPERTIES = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
+
+@dataclass(frozen=True)
+class Previous:
+    """The local image's metadata before the remote's was copied over it
+    (None: the property was not set)."""
+
+    disk_format: str | None
+    container_format: str | None
+    properties: dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,9 @@ async def image_endpoint(auth: RemoteAuth, region: str, interface: str) -> str:
 
 
 async def pull(imports: ImportServices, image: Image, method: dict[str, Any],
-               auth: RemoteAuth | None) -> None:
-    """Copy the remote image's formats and properties, then its data into staging."""
+               auth: RemoteAuth | None) -> Previous:
+    """Copy the remote image's formats and properties, then its data into staging;
+    returns what to `restore` if the import fails later."""
     if auth is None:
         raise DownloadFailed("glance-download needs the caller's token, which is not kept "
                              "across a restart; import the image again")
@@ -97,23 +107,45 @@ async def pull(imports: ImportServices, image: Image, method: dict[str, Any],
     if not isinstance(remote.get("size"), int):
         raise DownloadFailed(f"Size attribute of remote image {method['glance_image_id']} "
                              "could not be determined.")
-    await run_in_threadpool(_copy_metadata, imports, image.id, remote)
-    size = await fetch(f"{url}/file", rules=imports.filter, resolve=imports.resolve,
-                       staging=imports.staging, image_id=image.id,
-                       size_cap=imports.images.api.image_size_cap, headers=headers)
-    if size != remote["size"]:
-        imports.staging.remove(image.id)
-        raise DownloadFailed(f"Downloaded data size {size} is different from expected "
-                             f"{remote['size']}")
+    previous = await run_in_threadpool(_copy_metadata, imports, image, remote)
+    try:
+        size = await fetch(f"{url}/file", rules=imports.filter, resolve=imports.resolve,
+                           staging=imports.staging, image_id=image.id,
+                           size_cap=imports.images.api.image_size_cap, headers=headers)
+        if size != remote["size"]:
+            imports.staging.remove(image.id)
+            raise DownloadFailed(f"Downloaded data size {size} is different from expected "
+                                 f"{remote['size']}")
+    except BaseException:
+        await asyncio.shield(run_in_threadpool(restore, imports, image.id, previous))
+        raise
+    return previous
 
 
-def _copy_metadata(imports: ImportServices, image_id: str, remote: dict[str, Any]) -> None:
+def _copy_metadata(imports: ImportServices, image: Image, remote: dict[str, Any]) -> Previous:
+    prefixes = imports.settings.glance_download_properties
+    copied = {key: value for key, value in remote.items()
+              if key.startswith(prefixes) and isinstance(value, str)}
     with imports.images.db.writing() as session:
-        if not repo.change_status(session, image_id, ImageStatus.IMPORTING,
+        if not repo.change_status(session, image.id, ImageStatus.IMPORTING,
                                   ImageStatus.IMPORTING, now(),
                                   disk_format=remote.get("disk_format"),
                                   container_format=remote.get("container_format")):
             raise DownloadFailed("The image was deleted or changed during the import")
-        for key, value in remote.items():
-            if key.startswith(EXTRA_PROPERTIES) and isinstance(value, str):
+        for key, value in copied.items():
+            tasks_repo.set_image_property(session, image.id, key, value)
+    return Previous(image.disk_format, image.container_format,
+                    {key: image.properties.get(key) for key in copied})
+
+
+def restore(imports: ImportServices, image_id: str, previous: Previous) -> None:
+    """Put back the image's formats and properties as they were before `pull`."""
+    with imports.images.db.writing() as session:
+        repo.change_status(session, image_id, ImageStatus.IMPORTING, ImageStatus.IMPORTING,
+                           now(), disk_format=previous.disk_format,
+                           container_format=previous.container_format)
+        tasks_repo.drop_image_properties(
+            session, image_id, [k for k, v in previous.properties.items() if v is None])
+        for key, value in previous.properties.items():
+            if value is not None:
                 tasks_repo.set_image_property(session, image_id, key, value)

@@ -35,7 +35,7 @@ from glint.domain.image import Image, ImageStatus
 from glint.domain.import_filter import ImportFilter, Resolver
 from glint.domain.task import Task, TaskStatus, TaskType
 from glint.services.copy_image import copy_to_stores, lock_for_copy
-from glint.services.glance_download import RemoteAuth, pull
+from glint.services.glance_download import Previous, RemoteAuth, pull, restore
 from glint.services.image_data import ImageDataServices, _inspected
 from glint.services.images import ImageServices, now
 from glint.services.import_plugins import inject_properties, run_plugins
@@ -280,17 +280,25 @@ class ImportServices:
             await copy_to_stores(self, task, targets, must_all=must_all)
             return
         image = await run_in_threadpool(self._importing_image, task)
+        previous: Previous | None = None
         if request["method"]["name"] == "web-download":
             await fetch(str(request["method"]["uri"]), rules=self.filter, resolve=self.resolve,
                         staging=self.staging, image_id=image.id,
                         size_cap=self.images.api.image_size_cap, progress=progress)
         elif request["method"]["name"] == "glance-download":
-            await pull(self, image, request["method"], self._remote_auth.pop(task.id, None))
+            previous = await pull(self, image, request["method"],
+                                  self._remote_auth.pop(task.id, None))
             image = await run_in_threadpool(self._importing_image, task)
-        if not self.staging.exists(image.id):
-            raise ImportFailed("The staged data of the image is missing")
-        image = await run_plugins(self, image, task)
-        await store_staged(self, task, image, targets, must_all=must_all, progress=progress)
+        try:
+            if not self.staging.exists(image.id):
+                raise ImportFailed("The staged data of the image is missing")
+            image = await run_plugins(self, image, task)
+            await store_staged(self, task, image, targets, must_all=must_all,
+                               progress=progress)
+        except BaseException:
+            if previous is not None:
+                await asyncio.shield(run_in_threadpool(restore, self, image.id, previous))
+            raise
 
     def _importing_image(self, task: Task) -> Image:
         with self.images.db.reading() as session:
