@@ -5,7 +5,7 @@ CLIENTS := tests/.clients
 STAMP := $(VENV)/.installed
 CLIENTS_STAMP := $(CLIENTS)/.installed
 
-.PHONY: run test install clients check bench bench-auth clean
+.PHONY: run test install clients check bench bench-auth bench-imports clean
 
 run: $(STAMP)
 	$(VENV)/bin/glint serve --data-dir data
@@ -22,6 +22,9 @@ bench: $(STAMP)
 
 bench-auth: $(STAMP)
 	$(VENV)/bin/python bench/auth_overhead.py
+
+bench-imports: $(STAMP)
+	$(VENV)/bin/python bench/imports.py
 
 install: $(STAMP)
 

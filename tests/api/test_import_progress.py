@@ -69,11 +69,11 @@ def test_web_download_progress(site: Site) -> None:
             seen.append(task["result"])
         time.sleep(0.2)
     downloads = [r for r in seen if r["step"] == "download"]
-    # Reported while it runs, growing, with the size nginx announced.
+    # Reported as the step begins, then while it runs, growing, with the size nginx announced.
     assert len(downloads) >= 2, seen
     assert all(r["bytes_total"] == SLOW_SIZE for r in downloads)
     done = [int(str(r["bytes_done"])) for r in downloads]
-    assert done == sorted(done) and 0 < done[0] < SLOW_SIZE
+    assert done == sorted(done) and any(0 < d < SLOW_SIZE for d in done)
     shown = _active(site.member, image["id"])
     assert shown["status"] == "active" and shown["size"] == SLOW_SIZE
     [task] = site.member.http.get(f"/v2/images/{image['id']}/tasks").json()["tasks"]

@@ -3,8 +3,8 @@
 While an `api_image_import` task runs, its `result` is
 `{"step": "download" | "store:<store id>", "bytes_done": n, "bytes_total": m}`
 (`bytes_total` is null when the web server sent no Content-Length). It is
-written at most every REPORT_EVERY and only when it changed, without touching
-the task's `updated_at` (the heartbeat's business). Anyone who may see the
+written as soon as a step begins, then at most every REPORT_EVERY while it
+changes, without touching the task's `updated_at` (the heartbeat's business). Anyone who may see the
 image reads it with `GET /v2/images/{id}/tasks`; a legacy `import` task shows
 its import's progress the same way. When the import succeeds the result
 becomes `{"image_id": …}`; a failed import keeps the last progress reported.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,9 +33,11 @@ class ImportProgress:
     step: str | None = None
     done: int = 0
     total: int | None = None
+    _began: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def begin(self, step: str, total: int | None) -> None:
         self.step, self.done, self.total = step, 0, total
+        self._began.set()
 
     def begin_file(self, step: str, path: Path) -> None:
         """Begin a step that reads the file at `path` whole."""
@@ -56,7 +58,11 @@ class ImportProgress:
         """Forever (until cancelled): save the progress on the task when it changed."""
         last: dict[str, object] | None = None
         while True:
-            await asyncio.sleep(REPORT_EVERY.total_seconds())
+            try:
+                await asyncio.wait_for(self._began.wait(), REPORT_EVERY.total_seconds())
+            except TimeoutError:
+                pass
+            self._began.clear()
             current = self.result()
             if current is not None and current != last:
                 await run_in_threadpool(_save, db, task_id, current)
