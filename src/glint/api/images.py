@@ -94,7 +94,7 @@ async def update_image(request: Request) -> Response:
 
 
 async def delete_image(request: Request) -> Response:
-    relayed = await relayed_to_stage_host(request, only_when_uploading=True)
+    relayed = await relayed_to_stage_host(request, for_delete=True)
     if relayed is not None:
         return relayed
     services = services_of(request)

@@ -70,17 +70,21 @@ async def start_import(request: Request) -> Response:
 
 
 async def relayed_to_stage_host(request: Request, *, body: bytes | None = None,
-                                only_when_uploading: bool = False) -> Response | None:
-    """The stage host's answer when the image's staged data is on another node
-    (None otherwise, or when it is unreachable and `only_when_uploading`: the
-    caller then acts locally, as Glance deletes locally); 504 if unreachable."""
+                                for_delete: bool = False) -> Response | None:
+    """The answer of the node holding the image's staged data, if that is another
+    node; None when the caller should go on locally.
+
+    For a delete (`for_delete`) only an uploading image is relayed, and an
+    unreachable stage host gives None too (Glance then deletes locally);
+    otherwise an unreachable stage host is a 504.
+    """
     if RELAY_MARK in request.headers:
         return None  # Relayed once already: never bounce between nodes.
     services = services_of(request)
     server = services.settings.server
     status, stage_host = await run_in_threadpool(
         services.imports.stage_host, context_of(request), request.path_params["image_id"])
-    if only_when_uploading and status != ImageStatus.UPLOADING:
+    if for_delete and status != ImageStatus.UPLOADING:
         return None
     if stage_host is None or \
             not is_elsewhere(stage_host, self_url(server.worker_self_reference_url,
@@ -88,7 +92,7 @@ async def relayed_to_stage_host(request: Request, *, body: bytes | None = None,
         return None
     relayed = await relay(request.method, stage_host, request.url.path, request.headers, body)
     if relayed is None:
-        if only_when_uploading:
+        if for_delete:
             return None
         return error_response(504, "Stage host is unavailable")
     headers = {"x-openstack-request-id": relayed.request_id} if relayed.request_id else {}
