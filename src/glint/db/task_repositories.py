@@ -93,6 +93,19 @@ def list_tasks(
     return [_to_task(row) for row in session.scalars(statement)]
 
 
+def expiry_due(session: Session, when: datetime) -> bool:
+    """Whether `expire_tasks` or the settling of legacy import tasks has work: an ended
+    task without `expires_at`, an expired one, or an unfinished `import` task."""
+    ended = [str(TaskStatus.SUCCESS), str(TaskStatus.FAILURE)]
+    found = session.scalars(select(TaskRow.id).where(
+        TaskRow.deleted.is_(False),
+        (TaskRow.status.in_(ended) & TaskRow.expires_at.is_(None))
+        | (TaskRow.expires_at <= when)
+        | ((TaskRow.type == str(TaskType.IMPORT)) & TaskRow.status.not_in(ended)),
+    ).limit(1)).first()
+    return found is not None
+
+
 def expire_tasks(session: Session, when: datetime, time_to_live: timedelta) -> int:
     """Give every ended task without one an `expires_at` (the time it ended, its
     last update, plus `time_to_live`), then soft-delete the tasks expired by

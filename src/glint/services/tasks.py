@@ -81,7 +81,11 @@ class TaskServices:
         return None if ctx.is_admin else ctx.project_id
 
     def _expire(self) -> None:
-        """Settle legacy import tasks, stamp ended tasks' expiry, drop expired ones."""
+        """Settle legacy import tasks, stamp ended tasks' expiry, drop expired ones
+        (a quick read first, so reads take the write lock only when there is work)."""
+        with self.images.db.reading() as session:
+            if not tasks_repo.expiry_due(session, now()):
+                return
         with self.images.db.writing() as session:
             _settle_legacy(session)
             tasks_repo.expire_tasks(session, now(), self.time_to_live)
