@@ -225,6 +225,7 @@ class ImportServices:
     async def _run(self, task_id: str) -> None:
         task = await run_in_threadpool(self._claim, task_id)
         if task is None:
+            self._remote_auth.pop(task_id, None)
             return
         heartbeat = asyncio.create_task(self._heartbeat(task_id))
         progress = ImportProgress()
@@ -240,6 +241,7 @@ class ImportServices:
             log.warning("import task %s of image %s failed: %s", task.id, task.image_id, message)
             await asyncio.shield(run_in_threadpool(self._fail, task, message))
         finally:
+            self._remote_auth.pop(task_id, None)
             heartbeat.cancel()
             reporter.cancel()
 
