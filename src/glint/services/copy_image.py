@@ -24,6 +24,7 @@ from glint.domain.errors import Conflict
 from glint.domain.image import Image, ImageStatus, Location
 from glint.domain.task import Task, TaskStatus
 from glint.services.images import now
+from glint.services.import_progress import ImportProgress
 from glint.services.import_requests import FAILED, IMPORTING_TO, LOCK
 from glint.services.import_stores import show_progress
 from glint.stores.base import StoreError, WritableStore
@@ -67,8 +68,9 @@ def lock_for_copy(session: Any, image_id: str, task_id: str, targets: list[str])
 
 
 async def copy_to_stores(imports: ImportServices, task: Task, targets: list[str], *,
-                         must_all: bool) -> None:
-    """Run a copy-image task; raises (the task then fails) when it cannot complete."""
+                         must_all: bool, progress: ImportProgress) -> None:
+    """Run a copy-image task, reporting each store's copy as a step of `progress`;
+    raises (the task then fails) when it cannot complete."""
     image = await run_in_threadpool(_copying_image, imports, task)
     source = _source(imports, image)
     written: list[tuple[WritableStore, Location]] = []
@@ -77,7 +79,8 @@ async def copy_to_stores(imports: ImportServices, task: Task, targets: list[str]
         for name in targets:
             try:
                 store = imports.stores.writable(name)
-                written.append((store, await _copy(imports, image, source, store)))
+                progress.begin(f"store:{name}", image.size)
+                written.append((store, await _copy(imports, image, source, store, progress)))
             except StoreError as exc:
                 log.warning("copy of image %s to store %s failed: %s", image.id, name,
                             exc.message)
@@ -94,10 +97,10 @@ async def copy_to_stores(imports: ImportServices, task: Task, targets: list[str]
 
 
 async def _copy(imports: ImportServices, image: Image, source: Location,
-                store: WritableStore) -> Location:
+                store: WritableStore, progress: ImportProgress) -> Location:
     """Stream the image's data from `source` into `store`; CopyMismatch if it differs."""
     stream = HashingStream(
-        imports.stores.for_location(source).read(source),
+        progress.counted(imports.stores.for_location(source).read(source)),
         algorithm=image.os_hash_algo or imports.images.api.hashing_algorithm,
         size_cap=imports.images.api.image_size_cap,
     )

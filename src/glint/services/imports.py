@@ -279,7 +279,7 @@ class ImportServices:
             else [self.stores.default_store().name]
         must_all = request.get("all_stores_must_succeed", True) is not False
         if request["method"]["name"] == "copy-image":
-            await copy_to_stores(self, task, targets, must_all=must_all)
+            await copy_to_stores(self, task, targets, must_all=must_all, progress=progress)
             return
         image = await run_in_threadpool(self._importing_image, task)
         previous: Previous | None = None
