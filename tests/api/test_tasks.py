@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import Caller
-from tests.servers import GlintServer, glint_server
+from tests.conftest import BACKENDS, Caller
+from tests.servers import GlintServer, database, glint_server
 from tests.web import WebServer, nginx
 
 POLICY = """\
@@ -33,10 +33,12 @@ class Site:
     admin: Caller
     member: Caller
     data: bytes
+    database_url: str
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     web_folder = tmp_path_factory.mktemp("nginx-tasks")
     with nginx(web_folder, {}) as web:
         data = os.urandom(1024 * 1024 + 5)
@@ -46,10 +48,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": web.port},
             "task": {"task_time_to_live": 2},
         }
-        with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
+        with database(request.param, folder) as url, \
+                glint_server(folder, url, extra=extra) as server:
             yield Site(server, web,
                        Caller(server.url, uuid.uuid4().hex, ("admin", "member", "reader")),
-                       Caller(server.url, uuid.uuid4().hex, ("member", "reader")), data)
+                       Caller(server.url, uuid.uuid4().hex, ("member", "reader")), data, url)
 
 
 def _legacy(site: Site, caller: Caller, uri: str, **properties: object) -> dict[str, object]:
@@ -212,10 +215,6 @@ def test_list_refuses(site: Site, params: dict[str, str], message: str) -> None:
     assert message in response.json()["message"]
 
 
-def _database(site: Site) -> str:
-    return f"sqlite:///{site.server.folder / 'glint.db'}"
-
-
 def test_expiry(site: Site) -> None:
     task = _ended(site.admin, _legacy(site, site.admin, f"{site.web.url}/disk.raw")["id"])
     expires = datetime.fromisoformat(str(task["expires_at"]).replace("Z", "+00:00"))
@@ -225,7 +224,7 @@ def test_expiry(site: Site) -> None:
     for inner in site.admin.http.get(f"/v2/images/{image_id}/tasks").json()["tasks"]:
         assert inner["expires_at"] is not None
     # Two hours later (moved back in the database rather than waited for).
-    engine = create_engine(_database(site))
+    engine = create_engine(site.database_url)
     with engine.begin() as connection:
         connection.execute(text("UPDATE tasks SET expires_at = :past WHERE image_id = :image"),
                            {"past": datetime(2001, 1, 1), "image": image_id})
