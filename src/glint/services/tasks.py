@@ -16,7 +16,8 @@ through ImportServices, so the URI passes exactly the checks of web-download
 (`[import_filtering_opts]`, redirects, resolved addresses; Glance bug
 2152110). The legacy task follows its image's `api_image_import` task: reads
 settle it (`_settle_legacy`) to success, with `{"image_id": …}` as its
-result, or to failure with that task's message.
+result, or to failure with that task's message, deleting the image the
+failed import left queued (as Glance's legacy flow does).
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from glint.db import repositories as repo
 from glint.db import task_repositories as tasks_repo
 from glint.domain.context import RequestContext
 from glint.domain.errors import GlintError, InvalidInput, NotFound
+from glint.domain.image import ImageStatus
 from glint.domain.import_filter import check_uri
 from glint.domain.policy import Target
 from glint.domain.task import Task, TaskStatus, TaskType
@@ -217,6 +220,14 @@ class TaskServices:
         return LegacyImport(uri, image_body)
 
 
+def _drop_failed_image(session: Session, image_id: str) -> None:
+    """Delete the image of a failed legacy import, as Glance's flow does on revert,
+    unless it is no longer the queued image the import left (someone used it since)."""
+    image = repo.get_image(session, image_id)
+    if image is not None and image.status == ImageStatus.QUEUED:
+        repo.mark_deleted(session, image.id, now(), unchanged_since=image.updated_at)
+
+
 def _settle_legacy(session: Session) -> None:
     """Move each unfinished `import` task along with its image's import: processing
     once the import runs (its progress as the result), then success or failure."""
@@ -241,5 +252,6 @@ def _settle_legacy(session: Session) -> None:
         elif inner.status == TaskStatus.FAILURE:
             tasks_repo.change_task(session, task.id, TaskStatus.PROCESSING, TaskStatus.FAILURE,
                                    inner.updated_at, message=inner.message)
+            _drop_failed_image(session, task.image_id or "")
         elif inner.result is not None and inner.result != task.result:
             tasks_repo.set_task_result(session, task.id, inner.result)
