@@ -5,7 +5,7 @@ CLIENTS := tests/.clients
 STAMP := $(VENV)/.installed
 CLIENTS_STAMP := $(CLIENTS)/.installed
 
-.PHONY: run test install clients check bench bench-auth bench-imports clean
+.PHONY: run test install clients check bench bench-auth bench-stores bench-imports clean
 
 run: $(STAMP)
 	$(VENV)/bin/glint serve --data-dir data
@@ -22,6 +22,9 @@ bench: $(STAMP)
 
 bench-auth: $(STAMP)
 	$(VENV)/bin/python bench/auth_overhead.py
+
+bench-stores: $(STAMP)
+	$(VENV)/bin/python bench/stores.py
 
 bench-imports: $(STAMP)
 	$(VENV)/bin/python bench/imports.py
