@@ -63,7 +63,7 @@ def test_web_download_progress(site: Site) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         [task] = site.member.http.get(f"/v2/images/{image['id']}/tasks").json()["tasks"]
-        if task["status"] != "processing":
+        if task["status"] not in ("pending", "processing"):
             break
         if task["result"] and task["result"] not in seen:
             seen.append(task["result"])
