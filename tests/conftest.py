@@ -38,6 +38,7 @@ class Caller:
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(base_url=self.base_url, timeout=60, headers={
+            "Accept": "application/json",
             "X-Identity-Status": "Confirmed",
             "X-Project-Id": self.project_id,
             "X-User-Id": self.user_id,
@@ -91,7 +92,7 @@ def reader(member: Caller) -> Caller:
 
 @pytest.fixture
 def anonymous(server: GlintServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, timeout=30)
+    return httpx.Client(base_url=server.url, timeout=30, headers={"Accept": "application/json"})
 
 
 @pytest.fixture(scope="session")

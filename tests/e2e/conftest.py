@@ -29,14 +29,31 @@ class Cli:
         self.url = url
 
     def _run(self, argv: list[str]) -> str:
-        if not Path(argv[0]).exists():
-            raise RuntimeError(f"{argv[0]} is missing: run `make clients`")
-        # stdin is closed: `openstack image create` would otherwise upload it.
-        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              timeout=120)
+        done = self._complete(argv)
         if done.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
         return done.stdout
+
+    @staticmethod
+    def _complete(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        if not Path(argv[0]).exists():
+            raise RuntimeError(f"{argv[0]} is missing: run `make clients`")
+        # stdin is closed: `openstack image create` would otherwise upload it.
+        return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=120)
+
+    def glance_fails(self, *args: str) -> str:
+        """What `glance` prints when the command fails (it must fail)."""
+        done = self._complete([str(CLIENTS / "glance"), "--os-image-url", self.url,
+                               "--os-auth-token", "x", *args])
+        assert done.returncode != 0, done.stdout
+        return done.stderr + done.stdout
+
+    def openstack_fails(self, *args: str) -> str:
+        done = self._complete([str(CLIENTS / "openstack"), "--os-auth-type", "none",
+                               "--os-endpoint", self.url, *args])
+        assert done.returncode != 0, done.stdout
+        return done.stderr + done.stdout
 
     def openstack(self, *args: str) -> str:
         return self._run([str(CLIENTS / "openstack"), "--os-auth-type", "none",

@@ -102,3 +102,20 @@ def test_glance_client(cli: Cli, tmp_path: Path) -> None:
     cli.glance("image-reactivate", image_id)
     cli.glance("image-delete", image_id)
     assert image_id not in cli.glance("image-list")
+
+
+def test_clients_show_the_servers_error_messages(cli: Cli, tmp_path: Path) -> None:
+    missing = str(uuid.uuid4())
+    shown = cli.glance_fails("image-show", missing)
+    assert f"No image found with ID {missing}" in shown and "Traceback" not in shown
+    assert "has no attribute" not in shown
+    path, _ = _payload(tmp_path, 1024)
+    image_id = cli.openstack_json("image", "create", "kept", "--file", str(path),
+                                  "--disk-format", "raw", "--container-format", "bare",
+                                  "--protected")["id"]
+    refused = cli.glance_fails("image-delete", image_id)  # glance's own words for a 403
+    assert "not permitted to delete" in refused and "has no attribute" not in refused
+    refused = cli.openstack_fails("image", "delete", image_id)
+    assert "is protected" in refused
+    cli.openstack("image", "set", "--unprotected", image_id)
+    cli.openstack("image", "delete", image_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from glint.api.error_bodies import error_body
 from glint.domain import errors
 from glint.domain.errors import GlintError
 
@@ -28,11 +28,11 @@ STATUS: dict[type[GlintError], int] = {
 }
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    """A Glance-shaped JSON error: {"message", "code": "404 Not Found", "title"}."""
-    phrase = HTTPStatus(status).phrase
-    body = {"message": message, "code": f"{status} {phrase}", "title": phrase}
-    return JSONResponse(body, status_code=status, headers=headers)
+def error_response(status: int, message: str, accept: str | None,
+                   headers: dict[str, str] | None = None) -> Response:
+    """A Glance-shaped error in the form `accept` asks for (see error_bodies)."""
+    body = error_body(status, message, accept)
+    return Response(body.content, status_code=status, headers=headers, media_type=body.media_type)
 
 
 def status_for(exc: GlintError) -> int:
@@ -52,7 +52,7 @@ async def glint_error(request: Request, exc: Exception) -> Response:
         headers["Content-Range"] = f"bytes */{exc.size}"
     if isinstance(exc, errors.StoreUnavailable):
         log.error("store %s unavailable: %s", exc.store, exc.message)
-    return error_response(status, exc.message, headers)
+    return error_response(status, exc.message, request.headers.get("accept"), headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -62,13 +62,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
         message = "The resource could not be found."
     elif exc.status_code == 405:
         message = "The method is not allowed for this resource."
-    return error_response(exc.status_code, message, dict(exc.headers or {}))
+    return error_response(exc.status_code, message, request.headers.get("accept"),
+                          dict(exc.headers or {}))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error while serving %s %s", request.method, request.url.path)
     return error_response(500, "The server has either erred or is incapable of performing "
-                               "the requested operation.")
+                               "the requested operation.", request.headers.get("accept"))
 
 
 HANDLERS = {GlintError: glint_error, HTTPException: http_error, Exception: unexpected_error}

@@ -94,7 +94,7 @@ async def relayed_to_stage_host(request: Request, *, body: bytes | None = None,
     if relayed is None:
         if for_delete:
             return None
-        return error_response(504, "Stage host is unavailable")
+        return error_response(504, "Stage host is unavailable", request.headers.get("accept"))
     headers = {"x-openstack-request-id": relayed.request_id} if relayed.request_id else {}
     return Response(relayed.body, status_code=relayed.status, headers=headers,
                     media_type=relayed.content_type)

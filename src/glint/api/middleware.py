@@ -47,7 +47,8 @@ class RequestLogMiddleware:
             return
         supplied = _header(scope, b"x-openstack-request-id")
         if supplied is not None and len(supplied) > MAX_REQUEST_ID_LENGTH:
-            response = error_response(431, "The request id is longer than 64 characters.")
+            response = error_response(431, "The request id is longer than 64 characters.",
+                                      _header(scope, b"accept"))
             await response(scope, receive, send)
             return
         request_id = supplied or f"req-{uuid.uuid4()}"
@@ -119,7 +120,7 @@ class ContextMiddleware:
                 if context is None:
                     response = error_response(401, "This server could not verify that you are "
                                                    "authorized to access the document you "
-                                                   "requested.")
+                                                   "requested.", _header(scope, b"accept"))
                     await response(scope, receive, send)
                     return
             elif authenticated:
@@ -136,7 +137,8 @@ class ContextMiddleware:
         if outcome.status >= 500:
             # Never a 500 and never the caller through: Keystone is unavailable.
             response: Response = error_response(
-                503, "The Keystone service is temporarily unavailable.")
+                503, "The Keystone service is temporarily unavailable.",
+                _header(scope, b"accept"))
         else:
             response = Response(outcome.body, status_code=outcome.status, headers=headers)
         await response(scope, receive, send)
@@ -207,7 +209,8 @@ class BodyNotAllowedMiddleware:
             length = _header(scope, b"content-length")
             chunked = "chunked" in (_header(scope, b"transfer-encoding") or "").lower()
             if chunked or (length is not None and length.strip() not in ("", "0")):
-                response = error_response(400, "This operation does not allow a request body.")
+                response = error_response(400, "This operation does not allow a request body.",
+                                          _header(scope, b"accept"))
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

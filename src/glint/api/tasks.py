@@ -95,7 +95,8 @@ async def delete_task(request: Request) -> Response:
     await run_in_threadpool(services_of(request).tasks.refuse_delete, context_of(request))
     return error_response(405, "This operation is currently not permitted on Glance Tasks. "
                                "They are auto deleted after reaching the time based on their "
-                               "expires_at property.", {"Allow": "GET"})
+                               "expires_at property.", request.headers.get("accept"),
+                          {"Allow": "GET"})
 
 
 async def image_tasks(request: Request) -> Response:
