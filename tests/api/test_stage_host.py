@@ -92,6 +92,7 @@ def test_import_through_another_node(nodes: Nodes) -> None:
     image_id = _staged_on_one(nodes, data)
     assert _stage_host(nodes, image_id) == nodes.one.base_url
     shown = nodes.two.http.get(f"/v2/images/{image_id}").json()
+    assert "os_glance_stage_host" not in shown
     assert (nodes.folder / "staging-one" / image_id).is_file()
     response = nodes.two.http.post(f"/v2/images/{image_id}/import",
                                    json={"method": {"name": "glance-direct"}})

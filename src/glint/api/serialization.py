@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from glint.api.schema_documents import HIDDEN_IMAGE_PROPERTIES
 from glint.domain.image import Image, Location, Member
 from glint.settings import ApiSettings
 
@@ -16,7 +17,8 @@ def timestamp(moment: datetime) -> str:
 def image_body(image: Image, api: ApiSettings, *, multistore: bool = False) -> dict[str, Any]:
     """The image as the API shows it; with several stores, `stores` lists the ids of
     the stores holding its data and each location names its store."""
-    body: dict[str, Any] = dict(image.properties)
+    body: dict[str, Any] = {key: value for key, value in image.properties.items()
+                            if key not in HIDDEN_IMAGE_PROPERTIES}
     body.update({
         "id": image.id,
         "name": image.name,
