@@ -146,6 +146,23 @@ def test_delete_from_store(owner: Caller, boss: Caller, multistore: GlintServer)
     assert boss.http.get(f"/v2/images/{image['id']}/file").content == b"two copies"
 
 
+def test_delete_from_store_keeps_data_another_image_uses(boss: Caller,
+                                                         multistore: GlintServer) -> None:
+    first = _active(boss, b"shared bytes")
+    _copy_to(multistore, first["id"], "cheap", b"shared bytes")
+    second = _active(boss, b"shared bytes")
+    shared = multistore.folder / "cheap" / str(first["id"])
+    with sqlite3.connect(multistore.folder / "glint.db") as connection:
+        connection.execute(
+            "INSERT INTO image_locations (image_id, url, store, meta_data, position) "
+            "VALUES (?, ?, 'cheap', '{}', 1)", (str(second["id"]), shared.as_uri()))
+    assert boss.http.delete(f"/v2/stores/cheap/{second['id']}").status_code == 204
+    assert boss.http.get(f"/v2/images/{second['id']}").json()["stores"] == "fast"
+    assert shared.read_bytes() == b"shared bytes"  # the first image still uses it
+    assert boss.http.get(f"/v2/images/{first['id']}/file",
+                         params={"prefer": "cheap"}).content == b"shared bytes"
+
+
 def test_delete_from_store_rules(owner: Caller, boss: Caller) -> None:
     queued = boss.create()
     assert boss.http.delete(f"/v2/stores/fast/{queued['id']}").status_code == 409

@@ -41,8 +41,11 @@ async def add_image_location(request: Request) -> Response:
 
 
 async def delete_from_store(request: Request) -> Response:
-    await services_of(request).placement.delete_from_store(
-        context_of(request), request.path_params["store_id"], request.path_params["image_id"])
+    services = services_of(request)
+    image_id = request.path_params["image_id"]
+    location = await services.placement.delete_from_store(
+        context_of(request), request.path_params["store_id"], image_id)
+    await services.locations.delete_unused_data(image_id, [location])
     return Response(status_code=204)
 
 

@@ -119,20 +119,16 @@ class StoreServices:
             self.images.policy.enforce("fetch_image_location", ctx, target)
         return self.ordered(image.locations, None)
 
-    async def delete_from_store(self, ctx: RequestContext, store_name: str, image_id: str) -> None:
-        """DELETE /v2/stores/{store}/{image}: remove one copy of an active image's data."""
+    async def delete_from_store(self, ctx: RequestContext, store_name: str,
+                                image_id: str) -> Location:
+        """DELETE /v2/stores/{store}/{image}: drop one copy of an active image's
+        data from its locations; the caller deletes the data itself when no other
+        image uses it (LocationServices.delete_unused_data)."""
         if not self.stores.multistore:
             raise NotFound("Multi backend is not supported at this site.")
         if store_name not in self.stores.stores:
             raise Conflict(f"The selected store {store_name} is not available on this node.")
-        location = await run_in_threadpool(self._forget_location, ctx, store_name, image_id)
-        store = self.stores.stores[store_name]
-        if isinstance(store, WritableStore):
-            try:
-                await store.delete(location)
-            except StoreError as exc:
-                log.error("could not delete data at %s from store %s: %s",
-                          location.url, exc.store, exc.message)
+        return await run_in_threadpool(self._forget_location, ctx, store_name, image_id)
 
     def _forget_location(self, ctx: RequestContext, store_name: str, image_id: str) -> Location:
         with self.images.db.writing() as session:
