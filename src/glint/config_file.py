@@ -217,6 +217,7 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("DEFAULT", "image_member_quota"): ("api", "image_member_quota", _integer),
     ("DEFAULT", "image_property_quota"): ("api", "image_property_quota", _integer),
     ("DEFAULT", "image_tag_quota"): ("api", "image_tag_quota", _integer),
+    ("DEFAULT", "image_location_quota"): ("api", "image_location_quota", _integer),
     ("image_format", "disk_formats"): ("api", "disk_formats", _string_list),
     ("image_format", "container_formats"): ("api", "container_formats", _string_list),
     ("image_format", "require_image_format_match"): ("api", "require_image_format_match", _boolean),

@@ -38,6 +38,7 @@ class ApiSettings:
     image_member_quota: int = 128
     image_property_quota: int = 128
     image_tag_quota: int = 128
+    image_location_quota: int = 10
     disk_formats: tuple[str, ...] = DEFAULT_DISK_FORMATS
     container_formats: tuple[str, ...] = DEFAULT_CONTAINER_FORMATS
     # [image_format]: format inspection of uploaded data.

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from glint.domain.errors import Conflict, Forbidden, InvalidInput
+from glint.domain.errors import Conflict, Forbidden, InvalidInput, QuotaExceeded
 from glint.domain.image import Image, ImageStatus, Location, Visibility
 from glint.domain.image_rules import PatchOp
 from glint.domain.location_rules import (
@@ -54,6 +54,16 @@ def test_add_then_remove_in_one_patch_checks_nothing_removed() -> None:
                         hashing_algorithm="sha512", multistore=False, shown=True)
     assert [location.url for location in plan.after] == ["http://a/1"]
     assert plan.unchecked == [] and plan.removed == []
+
+
+def test_location_quota() -> None:
+    image = _image(ImageStatus.ACTIVE, "http://a/1", "http://a/2")
+    with pytest.raises(QuotaExceeded, match="Attempted: 3, Maximum: 2"):
+        plan_changes(image, [_add("http://a/3")], hashing_algorithm="sha512",
+                     multistore=False, shown=True, quota=2)
+    swapped = plan_changes(image, [_add("http://a/3"), LocationChange(PatchOp.REMOVE, "0")],
+                           hashing_algorithm="sha512", multistore=False, shown=True, quota=2)
+    assert [location.url for location in swapped.after] == ["http://a/2", "http://a/3"]
 
 
 def test_refusals() -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from glint.domain.errors import Conflict, Forbidden, InvalidInput
+from glint.domain.errors import Conflict, Forbidden, InvalidInput, QuotaExceeded
 from glint.domain.image import Image, ImageStatus, Location
 from glint.domain.image_rules import PatchOp
 
@@ -243,12 +243,13 @@ class _Replay:
 
 
 def plan_changes(image: Image, changes: Iterable[LocationChange], *, hashing_algorithm: str,
-                 multistore: bool, shown: bool) -> LocationPlan:
+                 multistore: bool, shown: bool, quota: int = -1) -> LocationPlan:
     """Replay location changes in order on a copy of the image's locations.
 
     `shown` is `show_multiple_locations`: without it every location change is
-    refused (403). Raises Forbidden, Conflict or InvalidInput with Glance's
-    messages; nothing is checked against the stores here.
+    refused (403). `quota` is `image_location_quota` (negative: none); more
+    locations than that is QuotaExceeded. Raises Forbidden, Conflict or
+    InvalidInput with Glance's messages; nothing is checked against the stores here.
     """
     replay = _Replay(image=image, hashing_algorithm=hashing_algorithm, multistore=multistore,
                      shown=shown, plan=LocationPlan(before=list(image.locations),
@@ -261,6 +262,10 @@ def plan_changes(image: Image, changes: Iterable[LocationChange], *, hashing_alg
             replay.replace(change)
         else:
             replay.remove(change)
+    attempted = len(replay.plan.after)
+    if 0 <= quota < attempted:
+        raise QuotaExceeded("The limit has been exceeded on the number of allowed image "
+                            f"locations. Attempted: {attempted}, Maximum: {quota}")
     return replay.plan
 
 

@@ -212,7 +212,8 @@ class LocationServices:
         self.images.policy.enforce("get_image_location", ctx, target)
         plan = location_rules.plan_changes(
             image, location_changes, hashing_algorithm=self.images.api.hashing_algorithm,
-            multistore=self.stores.multistore, shown=self.images.api.show_multiple_locations)
+            multistore=self.stores.multistore, shown=self.images.api.show_multiple_locations,
+            quota=self.images.api.image_location_quota)
         plan.size = image.size
         return plan
 
