@@ -36,7 +36,9 @@ def _content_length(request: Request) -> int | None:
         raise InvalidInput(f"Invalid Content-Length {header!r}") from None
 
 
-async def upload(request: Request) -> Response:
+def checked_data_size(request: Request) -> int | None:
+    """The size an image data request (upload or stage) announces, if any, after
+    checking it is octet-stream and its two size headers agree."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != OCTET_STREAM:
         raise UnsupportedMediaType(
@@ -48,11 +50,16 @@ async def upload(request: Request) -> Response:
         raise InvalidInput(
             f"x-openstack-image-size ({declared}) does not match Content-Length ({length})"
         )
+    return declared if declared is not None else length
+
+
+async def upload(request: Request) -> Response:
+    expected_size = checked_data_size(request)
     services = services_of(request)
     target = services.placement.upload_target(request.headers.get("x-image-meta-store"))
     await services.data.upload(
         context_of(request), request.path_params["image_id"], request.stream(),
-        expected_size=declared if declared is not None else length, target=target,
+        expected_size=expected_size, target=target,
     )
     return Response(status_code=204)
 

@@ -11,9 +11,8 @@ from starlette.responses import JSONResponse, Response
 
 from glint.api.deps import context_of, json_body, run_in_threadpool, services_of
 from glint.api.errors import error_response
-from glint.api.image_data import OCTET_STREAM, _content_length, _declared_size
+from glint.api.image_data import checked_data_size
 from glint.api.routing import resource
-from glint.domain.errors import InvalidInput, UnsupportedMediaType
 from glint.domain.image import ImageStatus
 from glint.services.glance_download import RemoteAuth
 from glint.services.stage_host import RELAY_MARK, is_elsewhere, relay, self_url
@@ -27,22 +26,12 @@ async def import_info(request: Request) -> Response:
 
 
 async def stage(request: Request) -> Response:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != OCTET_STREAM:
-        raise UnsupportedMediaType(
-            f"Image data must be sent as {OCTET_STREAM}, not {content_type or '(none)'}"
-        )
-    declared = _declared_size(request)
-    length = _content_length(request)
-    if declared is not None and length is not None and declared != length:
-        raise InvalidInput(
-            f"x-openstack-image-size ({declared}) does not match Content-Length ({length})"
-        )
+    expected_size = checked_data_size(request)
     services = services_of(request)
     server = services.settings.server
     await services.imports.stage(
         context_of(request), request.path_params["image_id"], request.stream(),
-        expected_size=declared if declared is not None else length,
+        expected_size=expected_size,
         stage_host=self_url(server.worker_self_reference_url, server.public_endpoint),
     )
     return Response(status_code=204)
