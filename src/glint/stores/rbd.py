@@ -32,7 +32,7 @@ SNAPSHOT = "snap"
 # Blocks read ahead of the one being sent, and writes of received blocks in flight at
 # once (blocks are about 2 MiB): librbd waits for each synchronous call, so overlapping
 # them with the HTTP side is what keeps Ceph busy. Both bound the memory per transfer.
-READS_AHEAD = 2
+READS_AHEAD = 4
 WRITES_IN_FLIGHT = 4
 
 
