@@ -260,9 +260,13 @@ def glint_on(stack: ExitStack, folder: Path, store: dict[str, object]) -> GlintS
 
 def measure(name: str, rates: Rates, repetitions: int,
             sides: dict[str, Callable[[], tuple[float, float]]], server: GlintServer) -> None:
-    """Run every side `repetitions` times, in an order that rotates each repetition, so
-    drift on a shared machine hits them alike."""
+    """Run every side once untimed (a fresh backend is slower at first: memstore allocates,
+    SeaweedFS makes volumes), then `repetitions` times, in an order that rotates each
+    repetition, so drift on a shared machine hits them alike."""
     order = list(sides.items())
+    for side, move in order:
+        upload, download = move()
+        log(f"{name} warm-up {side}: upload {upload:.0f} MB/s, download {download:.0f} MB/s")
     with RssSampler(server.process.pid) as sampler:
         for number in range(repetitions):
             for side, move in order[number % len(order):] + order[:number % len(order)]:
