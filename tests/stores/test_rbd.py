@@ -120,6 +120,10 @@ async def test_thin_provisioning_leaves_zero_blocks_unwritten(ceph_cluster: Ceph
     await store.aclose()
 
 
+def test_images_are_sparse_by_default(ceph_cluster: CephCluster) -> None:
+    assert _store(ceph_cluster).properties()["thin_provisioning"] is True
+
+
 async def test_download_stopped_early_closes_the_image(ceph_cluster: CephCluster) -> None:
     # Reads run ahead of the consumer; stopping must wait for them before closing.
     store = _store(ceph_cluster)

@@ -4,9 +4,9 @@ that Nova and Cinder clone from (glance_store's `rbd` driver and location format
 
 Data is written to an RBD image under a temporary name, grown as it arrives
 (the size is often unknown), then renamed, snapshotted and the snapshot
-protected; a failed write removes the temporary image. With
-`rbd_thin_provisioning`, blocks of zeros are not written: the image keeps
-holes there, which read back as zeros. The `rados` and `rbd`
+protected; a failed write removes the temporary image. Blocks of zeros are
+not written (`rbd_thin_provisioning`, on by default here, unlike
+glance_store): the image keeps holes there, which read back as zeros. The `rados` and `rbd`
 Python bindings come from Ceph (Debian: python3-rados, python3-rbd); they
 block, so every call runs on the store's own threads.
 """
@@ -41,7 +41,7 @@ class RbdStore:
 
     def __init__(self, name: str, *, pool: str = "images", user: str | None = None,
                  conf: str = "/etc/ceph/ceph.conf", chunk_size: int = 8 * MIB,
-                 connect_timeout: int = 0, thin_provisioning: bool = False,
+                 connect_timeout: int = 0, thin_provisioning: bool = True,
                  threads: int = 8) -> None:
         self.name = name
         self.pool = pool
@@ -66,7 +66,7 @@ class RbdStore:
                    conf=config.text("rbd_store_ceph_conf", "/etc/ceph/ceph.conf") or "",
                    chunk_size=chunk_mib * MIB,
                    connect_timeout=config.integer("rados_connect_timeout", 0),
-                   thin_provisioning=config.boolean("rbd_thin_provisioning", False))
+                   thin_provisioning=config.boolean("rbd_thin_provisioning", True))
 
     def properties(self) -> dict[str, object]:
         return {"chunk_size": self.chunk_size, "pool": self.pool, "thin_provisioning": self.thin_provisioning}
