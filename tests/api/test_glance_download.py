@@ -66,7 +66,13 @@ def regions(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory) -> Ite
                     assert created.status_code == 201, created.text
             project, project_id = keystone.project()
             user = keystone.user(project_id, ("member", "reader"))
-            yield Regions(local, remote, keystone.token(user, "pw-secret", project), there)
+            try:
+                yield Regions(local, remote, keystone.token(user, "pw-secret", project), there)
+            finally:
+                # The session's Keystone must be left with no image service: the tutorial
+                # test creates its own and names it by type.
+                with keystone._admin() as admin:
+                    assert admin.delete(f"/services/{service}").status_code == 204
 
 
 def _client(server: GlintServer, token: str) -> httpx.Client:
