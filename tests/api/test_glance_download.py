@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.e2e.conftest import CLIENTS
 from tests.keystone import Keystone
 from tests.servers import GlintServer, glint_server
 
@@ -120,6 +122,28 @@ def test_import_from_another_region(regions: Regions) -> None:
             "scsi", "debian", "1")
         assert "note" not in shown and "os_type" not in shown
         assert local.get(f"/v2/images/{image['id']}/file").content == data
+
+
+def test_glance_client_imports_from_another_region(regions: Regions) -> None:
+    """`glance image-create-via-import --import-method glance-download`, the stock client."""
+    data = os.urandom(300_000)
+    remote_id = _remote_image(regions, data)
+    done = subprocess.run(
+        [str(CLIENTS / "glance"), "--os-image-url", regions.local.url,
+         "--os-auth-token", regions.token, "image-create-via-import", "--name", "pulled",
+         "--disk-format", "raw", "--container-format", "bare",
+         "--import-method", "glance-download", "--remote-region", regions.remote_region,
+         "--remote-image-id", remote_id],
+        # Standard input closed: with any stdin glance assumes image data is piped.
+        capture_output=True, text=True, preexec_fn=lambda: os.close(0), timeout=120)
+    assert done.returncode == 0, done.stderr
+    image_id = next(line.split("|")[2].strip() for line in done.stdout.splitlines()
+                    if line.startswith("| id "))
+    with _client(regions.local, regions.token) as local:
+        shown = _settled(local, image_id)
+        assert shown["status"] == "active", shown
+        assert shown["os_hash_value"] == hashlib.sha512(data).hexdigest()
+        assert shown["os_distro"] == "debian"
 
 
 def test_bad_requests(regions: Regions) -> None:
