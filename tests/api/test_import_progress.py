@@ -60,6 +60,7 @@ def test_web_download_progress(site: Site) -> None:
     assert site.member.http.post(f"/v2/images/{image['id']}/import", json={"method": {
         "name": "web-download", "uri": f"{site.web.url}/slow/disk.raw"}}).status_code == 202
     seen: list[dict[str, object]] = []
+    shown_on_image: list[str] = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         [task] = site.member.http.get(f"/v2/images/{image['id']}/tasks").json()["tasks"]
@@ -67,7 +68,14 @@ def test_web_download_progress(site: Site) -> None:
             break
         if task["result"] and task["result"] not in seen:
             seen.append(task["result"])
+        progress = site.member.http.get(f"/v2/images/{image['id']}").json().get(
+            "os_glance_import_progress")
+        if progress:
+            shown_on_image.append(progress)
         time.sleep(0.2)
+    # The image itself shows it while the import runs: "<step> <done>/<total>".
+    assert any(p.startswith("download ") and p.endswith(f"/{SLOW_SIZE}")
+               for p in shown_on_image), shown_on_image
     downloads = [r for r in seen if r["step"] == "download"]
     # Reported as the step begins, then while it runs, growing, with the size nginx announced.
     assert len(downloads) >= 2, seen
@@ -76,6 +84,7 @@ def test_web_download_progress(site: Site) -> None:
     assert done == sorted(done) and any(0 < d < SLOW_SIZE for d in done)
     shown = _active(site.member, image["id"])
     assert shown["status"] == "active" and shown["size"] == SLOW_SIZE
+    assert "os_glance_import_progress" not in shown
     [task] = site.member.http.get(f"/v2/images/{image['id']}/tasks").json()["tasks"]
     assert (task["status"], task["result"]) == ("success", {"image_id": image["id"]})
 

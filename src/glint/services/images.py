@@ -24,6 +24,8 @@ from glint.domain.image import Image, ImageStatus, Location, Visibility
 from glint.domain.listing import ImageQuery
 from glint.domain.policy import Policy, Target, can_see
 from glint.domain.property_rules import PropertyOperation, operations_of_patch
+from glint.services.import_progress import SHOWN_AS as PROGRESS_PROPERTY
+from glint.services.import_progress import progress_of
 from glint.services.metadef_checks import check_image_properties
 from glint.settings import ApiSettings
 
@@ -89,9 +91,15 @@ class ImageServices:
         return replace(image, properties=self.policy.properties.readable(ctx, image.properties))
 
     def show(self, ctx: RequestContext, image_id: str) -> Image:
+        """The image as the caller may read it; while an import runs, with its
+        progress (`os_glance_import_progress`, see services/import_progress)."""
         with self.db.reading() as session:
             image, _ = self.load_visible(session, ctx, image_id)
-            return self.readable(ctx, image)
+            progress = progress_of(session, image)
+        image = self.readable(ctx, image)
+        if progress is None:
+            return image
+        return replace(image, properties={**image.properties, PROGRESS_PROPERTY: progress})
 
     def list_images(self, ctx: RequestContext, query: ImageQuery) -> list[Image]:
         self.policy.enforce("get_images", ctx, Target())

@@ -8,6 +8,11 @@ changes, without touching the task's `updated_at` (the heartbeat's business). An
 image reads it with `GET /v2/images/{id}/tasks`; a legacy `import` task shows
 its import's progress the same way. When the import succeeds the result
 becomes `{"image_id": …}`; a failed import keeps the last progress reported.
+
+The image shows it too, while it is locked by the import: GET /v2/images/{id}
+adds `os_glance_import_progress`, e.g. "download 524288/2097159" ("?" for an
+unknown total). It is computed for the response, never stored, and users
+cannot set it (every `os_glance_` property is reserved).
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from glint.db import task_repositories as tasks_repo
 from glint.db.session import Database
+from glint.domain.image import Image
+from glint.domain.task import TaskStatus
 
 REPORT_EVERY = timedelta(seconds=1)
+SHOWN_AS = "os_glance_import_progress"
+IMPORT_LOCK = "os_glance_import_task"
 
 
 @dataclass
@@ -72,3 +82,18 @@ class ImportProgress:
 def _save(db: Database, task_id: str, result: dict[str, object]) -> None:
     with db.writing() as session:
         tasks_repo.set_task_result(session, task_id, result)
+
+
+def progress_of(session: Session, image: Image) -> str | None:
+    """The progress of the import holding the image's lock, as the image shows it."""
+    task_id = image.properties.get(IMPORT_LOCK)
+    if not task_id:
+        return None
+    task = tasks_repo.get_task(session, task_id)
+    if task is None or task.status not in (TaskStatus.PENDING, TaskStatus.PROCESSING):
+        return None
+    result = task.result or {}
+    if "step" not in result:
+        return None
+    total = result.get("bytes_total")
+    return f"{result['step']} {result.get('bytes_done', 0)}/{'?' if total is None else total}"

@@ -12,11 +12,12 @@ from glint.domain.errors import Conflict, InvalidInput
 from glint.domain.image import Image, ImageStatus
 from glint.domain.import_filter import ImportFilter, Resolver, check_uri
 from glint.services.glance_download import check_request
+from glint.services.import_progress import IMPORT_LOCK
 from glint.stores.base import StoreError
 from glint.stores.registry import StoreRegistry
 
 # The image properties an import keeps up to date (as Glance names them).
-LOCK = "os_glance_import_task"
+LOCK = IMPORT_LOCK
 IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED = "os_glance_failed_import"
 
