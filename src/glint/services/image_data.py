@@ -217,17 +217,6 @@ class ImageDataServices:
         store = self.stores.for_location(location)
         return store.read(location, start, length)
 
-    async def delete_data(self, locations: list[Location]) -> None:
-        """Remove deleted images' data; failures are logged, never raised."""
-        for location in locations:
-            try:
-                store = self.stores.for_location(location)
-                if isinstance(store, WritableStore):
-                    await store.delete(location)
-            except StoreError as exc:
-                log.error("could not delete data at %s from store %s: %s",
-                          location.url, exc.store, exc.message)
-
 
 async def _inspected(chunks: AsyncIterator[bytes], detection: Detection) -> AsyncIterator[bytes]:
     """Pass the chunks on unchanged, showing each to the format inspectors."""

@@ -14,21 +14,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
 
 import httpcore
 from starlette.concurrency import run_in_threadpool
 
 from glint.domain.errors import InvalidInput
 from glint.domain.import_filter import ImportFilter, Resolver, check_uri
-from glint.services.web_download import (
-    FAILURES,
-    MAX_REDIRECTS,
-    REDIRECTS,
-    TIMEOUTS,
-    PinnedBackend,
-    resolve_host,
-)
+from glint.services.web_download import DownloadFailed, final_response, header, resolve_host
 from glint.stores.base import READ_CHUNK_SIZE
 
 
@@ -46,7 +38,7 @@ class CheckedFetcher:
     async def size(self, url: str) -> int:
         """The Content-Length a HEAD of `url` answers; InvalidInput when there is none."""
         async with self._final("HEAD", url) as response:
-            length = _header(response, b"content-length") or ""
+            length = header(response, b"content-length") or ""
             if not length.isdigit():
                 raise InvalidInput(f"Invalid location: {url} does not tell its size")
             return int(length)
@@ -61,32 +53,9 @@ class CheckedFetcher:
     @asynccontextmanager
     async def _final(self, method: str, url: str) -> AsyncIterator[httpcore.Response]:
         """The response after checked redirects; InvalidInput unless it is a 200."""
-        current = url
-        for _ in range(MAX_REDIRECTS + 1):
-            addresses = await self.check(current)
-            host = (urlsplit(current).hostname or "").lower().rstrip(".")
-            try:
-                async with httpcore.AsyncConnectionPool(
-                        network_backend=PinnedBackend(host, addresses)) as pool, \
-                        pool.stream(method, current,
-                                    extensions={"timeout": TIMEOUTS}) as response:
-                    location = _header(response, b"location")
-                    if response.status in REDIRECTS and location:
-                        current = urljoin(current, location)
-                        continue
-                    if response.status != 200:
-                        raise InvalidInput(f"Invalid location: {current} answered "
-                                           f"{response.status}")
-                    yield response
-                    return
-            except FAILURES as exc:
-                raise InvalidInput(f"Invalid location: reading {current} failed: "
-                                   f"{exc or type(exc).__name__}") from exc
-        raise InvalidInput(f"Invalid location: {url} redirected more than {MAX_REDIRECTS} times")
-
-
-def _header(response: httpcore.Response, name: bytes) -> str | None:
-    for key, value in response.headers:
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
+        try:
+            async with final_response(url, self.rules, self.resolve, {},
+                                      method=method) as response:
+                yield response
+        except DownloadFailed as exc:
+            raise InvalidInput(f"Invalid location: {exc}") from exc

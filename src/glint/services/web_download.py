@@ -85,12 +85,12 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
 
 @asynccontextmanager
-async def _final_response(uri: str, rules: ImportFilter, resolve: Resolver,
-                          headers: Mapping[str, str], tls: ssl.SSLContext | None = None,
-                          ) -> AsyncIterator[httpcore.Response]:
+async def final_response(uri: str, rules: ImportFilter, resolve: Resolver,
+                         headers: Mapping[str, str], tls: ssl.SSLContext | None = None,
+                         method: str = "GET") -> AsyncIterator[httpcore.Response]:
     """The 200 response at the end of `uri`'s redirects, each target checked and
     pinned. `headers` go only to `uri`'s own origin (a token never follows a
-    redirect elsewhere)."""
+    redirect elsewhere). DownloadFailed for anything else."""
     current = uri
     origin = _origin(uri)
     for _ in range(MAX_REDIRECTS + 1):
@@ -101,9 +101,9 @@ async def _final_response(uri: str, rules: ImportFilter, resolve: Resolver,
         try:
             async with httpcore.AsyncConnectionPool(
                     ssl_context=tls, network_backend=PinnedBackend(host, addresses)) as pool, \
-                    pool.stream("GET", current, headers=sent,
+                    pool.stream(method, current, headers=sent,
                                 extensions={"timeout": TIMEOUTS}) as response:
-                location = _header(response, b"location")
+                location = header(response, b"location")
                 if response.status in REDIRECTS and location:
                     current = urljoin(current, location)
                     continue
@@ -128,7 +128,7 @@ async def fetch(uri: str, *, rules: ImportFilter, resolve: Resolver, staging: St
     Raises UriRefused when a target breaks the rules, DownloadFailed for HTTP
     errors, too many redirects or an unreachable server, ImageTooLarge past the cap.
     """
-    async with _final_response(uri, rules, resolve, headers or {}, tls) as response:
+    async with final_response(uri, rules, resolve, headers or {}, tls) as response:
         chunks = response.aiter_stream()
         if progress is not None:
             progress.begin("download", _length(response))
@@ -137,14 +137,14 @@ async def fetch(uri: str, *, rules: ImportFilter, resolve: Resolver, staging: St
 
 
 def _length(response: httpcore.Response) -> int | None:
-    length = _header(response, b"content-length")
+    length = header(response, b"content-length")
     return int(length) if length is not None and length.strip().isdigit() else None
 
 
 async def fetch_json(uri: str, *, rules: ImportFilter, resolve: Resolver,
                      headers: Mapping[str, str] | None = None) -> Any:
     """The JSON document at `uri` (at most JSON_CAP bytes), fetched like `fetch`."""
-    async with _final_response(uri, rules, resolve, headers or {}) as response:
+    async with final_response(uri, rules, resolve, headers or {}) as response:
         body = b"".join([chunk async for chunk in _capped(response.aiter_stream(), JSON_CAP)])
     try:
         return json.loads(body)
@@ -157,7 +157,7 @@ def _origin(uri: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def _header(response: httpcore.Response, name: bytes) -> str | None:
+def header(response: httpcore.Response, name: bytes) -> str | None:
     for key, value in response.headers:
         if key.lower() == name:
             return value.decode("latin-1")
