@@ -5,13 +5,13 @@ CLIENTS := tests/.clients
 STAMP := $(VENV)/.installed
 CLIENTS_STAMP := $(CLIENTS)/.installed
 
-.PHONY: run test install clients check bench bench-auth bench-stores bench-imports clean
+.PHONY: run test install clients check bench bench-auth bench-stores bench-imports bench-scale bench-storm bench-replication bench-cache bench-overhead bench-audit clean
 
 run: $(STAMP)
 	$(VENV)/bin/glint serve --data-dir data
 
 test: $(STAMP) $(CLIENTS_STAMP)
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
@@ -28,6 +28,24 @@ bench-stores: $(STAMP)
 
 bench-imports: $(STAMP)
 	$(VENV)/bin/python bench/imports.py
+
+bench-scale: $(STAMP)
+	$(VENV)/bin/python bench/scale.py
+
+bench-storm: $(STAMP)
+	$(VENV)/bin/python bench/storm.py
+
+bench-replication: $(STAMP)
+	$(VENV)/bin/python bench/replication.py
+
+bench-cache: $(STAMP)
+	$(VENV)/bin/python bench/cache.py
+
+bench-overhead: $(STAMP)
+	$(VENV)/bin/python bench/overhead.py
+
+bench-audit: $(STAMP)
+	$(VENV)/bin/python bench/audit.py
 
 install: $(STAMP)
 

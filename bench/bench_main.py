@@ -58,6 +58,12 @@ def sqlite_phase(server: servers.Server, args: argparse.Namespace, payload: Path
     out["bare_pipeline_upload_mb_s"] = limits.bare_pipeline_upload(
         servers.WORK / "run" / "limits", payload, md5, args.rounds)
     log(f"{server.name}: bare pipeline just before: {out['bare_pipeline_upload_mb_s']:.0f} MB/s")
+    # And the download limit, right beside this server's downloads.
+    out.update(limits.bare_sendfile_download(servers.WORK / "run" / "limits", payload,
+                                             args.rounds))
+    log(f"{server.name}: bare sendfile just before: "
+        f"{out['bare_sendfile_download_mb_s']:.0f} MB/s (httpx "
+        f"{out['bare_sendfile_httpx_mb_s']:.0f})")
     log(f"{server.name}: upload + download {payload.stat().st_size // MB} MB x {args.rounds}")
     moved = workload.transfer(server.url, server.pid, payload, md5, args.rounds)
     out.update(upload_mb_s=max(moved.upload_mb_s), download_mb_s=max(moved.download_mb_s),

@@ -115,6 +115,20 @@ def bare_pipeline_upload(folder: Path, payload: Path, md5: str, rounds: int) -> 
         return _best(rounds, measure)
 
 
+def bare_sendfile_download(folder: Path, payload: Path, rounds: int) -> dict[str, float]:
+    """The download limit: both download clients of the workload against a raw socket
+    server that answers with one blocking sendfile() of the whole file (no HTTP framework)."""
+    with bare_server(folder, "--serve-file", str(payload)) as url:
+        def httpx_download() -> float:
+            with httpx.Client(timeout=600) as client:
+                return get_stream(client, f"{url}/file")[0]
+
+        return {
+            "bare_sendfile_download_mb_s": _best(rounds, lambda: get_stream_lean(f"{url}/f")[0]),
+            "bare_sendfile_httpx_mb_s": _best(rounds, httpx_download),
+        }
+
+
 def client_ceilings(folder: Path, payload: Path, rounds: int) -> dict[str, float]:
     """What the httpx client itself can push and pull: a server that discards / sendfile()s."""
     with bare_server(folder, "--discard", "--serve-file", str(payload)) as url:

@@ -93,13 +93,37 @@ def _write_ini(path: Path, sections: dict[str, dict[str, object]]) -> Path:
     return path
 
 
-def _wait_ready(name: str, url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+def _merged(sections: dict[str, dict[str, object]],
+            extra: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    """`sections` with `extra`'s options added (or replaced), section by section."""
+    merged = {name: dict(options) for name, options in sections.items()}
+    for name, options in extra.items():
+        merged.setdefault(name, {}).update(options)
+    return merged
+
+
+def _add_trusted_pipeline(paste: Path) -> None:
+    """Add the flavor `trusted` to Glance's paste file: the `keystone` pipeline without
+    authtoken, so the context comes from the identity headers the client sends."""
+    lines = paste.read_text().splitlines()
+    [keystone] = [line for line in lines if line.startswith("keystone = ")]
+    trusted = keystone.replace("keystone = ", "trusted = ", 1).replace(" authtoken", "")
+    lines.insert(lines.index(keystone) + 1, trusted)
+    # The app the flavor names: glance-api-<flavor>, routed like the others.
+    lines += ["", "[composite:glance-api-trusted]",
+              "paste.composite_factory = glance.api:root_app_factory",
+              "/: api", "/healthcheck: healthcheck"]
+    paste.write_text("\n".join(lines) + "\n")
+
+
+def _wait_ready(name: str, url: str, process: subprocess.Popen[bytes], log_path: Path,
+                ready: tuple[int, ...] = (200,)) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail(log_path)}")
         try:
-            if httpx.get(f"{url}/v2/images?limit=1", timeout=5).status_code == 200:
+            if httpx.get(f"{url}/v2/images?limit=1", timeout=5).status_code in ready:
                 return
         except httpx.HTTPError:
             pass
@@ -145,17 +169,28 @@ def _glance_policy(folder: Path) -> Path:
 
 
 @contextmanager
-def glance(folder: Path, db_kind: str) -> Iterator[Server]:
-    """Upstream Glance 33 served by uWSGI with 2 processes, as devstack does."""
+def glance(folder: Path, db_kind: str,
+           authtoken: dict[str, object] | None = None, *,
+           extra: dict[str, dict[str, object]] | None = None,
+           db_name: str = "glance_bench",
+           identity_headers: bool = False) -> Iterator[Server]:
+    """Upstream Glance 33 served by uWSGI with 2 processes, as devstack does; with
+    `authtoken` (a [keystone_authtoken] section) behind Keystone, with `identity_headers`
+    taking the caller's X-Identity-Status, X-Project-Id, X-Roles… as Keystone's pipeline does
+    after authtoken, otherwise unauthenticated (an admin with no project). The policy allows
+    everything either way. `extra` adds options to glance-api.conf (section by section);
+    `db_name` names its database."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for sub in ("images", "staging", "cache", "locks"):
         (folder / sub).mkdir()
     port = free_port()
     log_path = folder / "server.log"
-    with database(db_kind, folder, "glance_bench") as db_url:
+    with database(db_kind, folder, db_name) as db_url:
         shutil.copy(GLANCE_VENV / "etc" / "glance" / "glance-api-paste.ini", folder)
-        _write_ini(folder / "glance-api.conf", {
+        if identity_headers:
+            _add_trusted_pipeline(folder / "glance-api-paste.ini")
+        _write_ini(folder / "glance-api.conf", _merged({
             "DEFAULT": {
                 "bind_host": "127.0.0.1", "bind_port": port, "workers": 2,
                 "node_staging_uri": f"file://{folder / 'staging'}",
@@ -171,14 +206,20 @@ def glance(folder: Path, db_kind: str) -> Iterator[Server]:
                 "policy_file": _glance_policy(folder),
                 "enforce_new_defaults": "False", "enforce_scope": "False",
             },
-            "paste_deploy": {"flavor": "", "config_file": folder / "glance-api-paste.ini"},
-        })
+            "paste_deploy": {"flavor": "keystone" if authtoken else
+                             "trusted" if identity_headers else "",
+                             "config_file": folder / "glance-api-paste.ini"},
+            **({"keystone_authtoken": authtoken} if authtoken else {}),
+        }, extra or {}))
         _run_quietly([str(GLANCE_VENV / "bin" / "glance-manage"), "--config-dir", str(folder),
                       "db_sync"], folder)
         uwsgi_ini = _write_ini(folder / "uwsgi.ini", {"uwsgi": {
             "http-socket": f"127.0.0.1:{port}",
             "module": "glance.wsgi.api:application",
             "virtualenv": GLANCE_VENV,
+            # oslo.concurrency's prlimit (qemu-img in the image_conversion plugin) re-runs
+            # sys.executable, which under uWSGI is uwsgi itself.
+            "py-sys-executable": GLANCE_VENV / "bin" / "python",
             "env": f"OS_GLANCE_CONFIG_DIR={folder}",
             "processes": 2, "threads": 1,
             "master": "true", "lazy-apps": "true", "enable-threads": "true",
@@ -192,23 +233,27 @@ def glance(folder: Path, db_kind: str) -> Iterator[Server]:
                          folder, log_path)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready("Glance", url, process, log_path)
+            _wait_ready("Glance", url, process, log_path,
+                        (401,) if authtoken or identity_headers else (200,))
             yield Server("glance", db_kind, url, process, log_path)
         finally:
             stop_process(process)
 
 
 @contextmanager
-def glint(folder: Path, db_kind: str) -> Iterator[Server]:
-    """Glint from the repo's `.venv`: `glint serve --config-file …` with 2 workers."""
+def glint(folder: Path, db_kind: str, *, extra: dict[str, dict[str, object]] | None = None,
+          name: str = "glint") -> Iterator[Server]:
+    """Glint from the repo's `.venv`: `glint serve --config-file …` with 2 workers. `extra`
+    adds options to its glint-api.conf (section by section); `name` names its config file
+    (`<name>-api.conf`) and database (`<name>_bench`), so two can run at once."""
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "images").mkdir(parents=True)
     port = free_port()
     log_path = folder / "server.log"
     glint_bin = str(REPO_VENV / "bin" / "glint")
     suffix = "" if db_kind == "sqlite" else f"-{db_kind}"
-    with database(db_kind, folder, "glint_bench") as db_url:
-        config = _write_ini(WORK / f"glint-api{suffix}.conf", {
+    with database(db_kind, folder, f"{name}_bench") as db_url:
+        config = _write_ini(WORK / f"{name}-api{suffix}.conf", _merged({
             "DEFAULT": {"bind_host": "127.0.0.1", "bind_port": port, "workers": 2},
             "database": {"connection": db_url},
             "glance_store": {
@@ -216,7 +261,7 @@ def glint(folder: Path, db_kind: str) -> Iterator[Server]:
                 "filesystem_store_datadir": folder / "images",
             },
             "paste_deploy": {"flavor": ""},
-        })
+        }, extra or {}))
         _run_quietly([glint_bin, "db", "sync", "--config-file", str(config)], folder)
         process = _spawn([glint_bin, "serve", "--config-file", str(config)], folder, log_path)
         url = f"http://127.0.0.1:{port}"

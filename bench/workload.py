@@ -5,6 +5,7 @@ Throughputs are in MB/s with 1 MB = 10^6 bytes; latencies in milliseconds.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import statistics
 import threading
@@ -65,16 +66,28 @@ def get_stream(client: httpx.Client, url: str) -> tuple[float, int]:
     return received / (time.perf_counter() - started) / MB, received
 
 
-def get_stream_lean(url: str) -> tuple[float, int]:
-    """GET `url` with the standard library, `readinto` a reused 4 MiB buffer; (MB/s, bytes).
+@dataclass
+class LeanDownload:
+    """One download by the lean client: bytes received, when it ended
+    (time.perf_counter()), and the md5 of the body when one was asked for."""
+
+    received: int
+    started: float
+    finished: float
+    md5: str | None = None
+
+
+def download_lean(url: str, *, with_md5: bool = False, timeout: float = 60) -> LeanDownload:
+    """GET `url` with the standard library, `readinto` a reused 4 MiB buffer.
 
     httpx spends ~100 us of Python per 64 KiB read, which caps it near 1 GB/s on a 2-core
     machine: below what the servers can send. This client reaches ~4 GB/s against sendfile().
     """
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
-                                            timeout=60)
+                                            timeout=timeout)
     buffer = memoryview(bytearray(LEAN_BUFFER))
+    digest = hashlib.md5() if with_md5 else None
     received = 0
     try:
         started = time.perf_counter()
@@ -84,10 +97,18 @@ def get_stream_lean(url: str) -> tuple[float, int]:
             raise WorkloadError(f"GET {url} -> {response.status}: {response.read(300)!r}")
         while got := response.readinto(buffer):
             received += got
-        elapsed = time.perf_counter() - started
+            if digest is not None:
+                digest.update(buffer[:got])
+        finished = time.perf_counter()
     finally:
         connection.close()
-    return received / elapsed / MB, received
+    return LeanDownload(received, started, finished, digest.hexdigest() if digest else None)
+
+
+def get_stream_lean(url: str) -> tuple[float, int]:
+    """GET `url` with the lean client (download_lean); (MB/s, bytes)."""
+    done = download_lean(url)
+    return done.received / (done.finished - done.started) / MB, done.received
 
 
 def create_image(client: httpx.Client, base: str, name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -17,6 +18,10 @@ from pathlib import Path
 
 import httpx
 
+from glint.db import schema
+from glint.db.session import Database, create_database_engine, open_database
+from glint.settings import DatabaseSettings
+
 REPO = Path(__file__).resolve().parent.parent
 GLINT = Path(sys.executable).parent / "glint"
 
@@ -24,10 +29,43 @@ MARIADB_ROOT = "mysql+pymysql://root@127.0.0.1:3306"
 POSTGRES_ROOT = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
+def _ephemeral_ports() -> range:
+    """The kernel's range for outgoing connections' local ports."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port free on 127.0.0.1 now, outside the kernel's ephemeral range and never handed out
+    before in this run: a server told to listen there later cannot lose it to an outgoing
+    connection (SeaweedFS's parts dial each other before its filer binds) or to another server
+    of this run."""
+    return free_port_range(1)
+
+
+def free_port_range(count: int) -> int:
+    """The first of `count` consecutive ports, each as `free_port` promises."""
+    ephemeral = _ephemeral_ports()
+    for _ in range(500):
+        base = random.randrange(10000, 32768 - count)
+        ports = range(base, base + count)
+        if any(port in _HANDED_OUT or port in ephemeral for port in ports):
+            continue
+        try:
+            for port in ports:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        _HANDED_OUT.update(ports)
+        return base
+    raise RuntimeError(f"no {count} free ports outside the ephemeral range")
 
 
 @contextmanager
@@ -59,6 +97,28 @@ def database(backend: str, folder: Path) -> Iterator[str]:
         engine.dispose()
 
 
+def migrate(url: str) -> None:
+    """Bring the database at `url` to the latest schema, as `glint db sync` does."""
+    migrating = create_database_engine(DatabaseSettings(url=url), maintenance=True)
+    try:
+        schema.upgrade(migrating)
+    finally:
+        migrating.dispose()
+
+
+@contextmanager
+def migrated_database(backend: str, folder: Path) -> Iterator[Database]:
+    """A fresh database of `backend`, migrated and opened as a server opens it
+    (with its statement limits, glint.db.engines); dropped afterwards."""
+    with database(backend, folder) as url:
+        migrate(url)
+        opened = open_database(DatabaseSettings(url=url))
+        try:
+            yield opened
+        finally:
+            opened.dispose()
+
+
 @dataclass
 class GlintServer:
     url: str
@@ -66,6 +126,15 @@ class GlintServer:
     config: Path
     process: subprocess.Popen[bytes]
     log: Path
+
+    def kill(self) -> None:
+        """kill -9 the whole server: the supervisor and every worker it forked
+        (they share its process group)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -96,10 +165,12 @@ def glint_command(*args: str, check: bool = True) -> subprocess.CompletedProcess
 def glint_server(
     folder: Path, database_url: str, *, flavor: str = "trusted",
     extra: dict[str, dict[str, object]] | None = None, workers: int = 1,
+    port: int | None = None,
 ) -> Iterator[GlintServer]:
-    """`glint serve` as a separate process on a free port, until the block ends."""
+    """`glint serve` as a separate process on `port` (by default a free one),
+    until the block ends."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     sections: dict[str, dict[str, object]] = {
         "DEFAULT": {"bind_host": "127.0.0.1", "bind_port": port, "workers": workers},
         "database": {"connection": database_url},
@@ -116,6 +187,7 @@ def glint_server(
         process = subprocess.Popen(
             [str(GLINT), "serve", "--config-file", str(config)],
             stdout=output, stderr=subprocess.STDOUT, cwd=folder, env={**os.environ},
+            start_new_session=True,  # a process group of its own, for `kill`
         )
     server = GlintServer(f"http://127.0.0.1:{port}", folder, config, process, log)
     try:

@@ -1,4 +1,5 @@
-"""nginx serving test files, for web-download imports (see shared BACKENDS.md, HTTP store)."""
+"""nginx serving test files: for web-download imports and as the http store
+(see shared BACKENDS.md, HTTP store)."""
 
 from __future__ import annotations
 
@@ -36,16 +37,17 @@ class WebServer:
 
 
 @contextmanager
-def nginx(folder: Path, redirects: dict[str, str]) -> Iterator[WebServer]:
+def nginx(folder: Path, redirects: dict[str, str] | None = None) -> Iterator[WebServer]:
     """nginx on a free port serving `folder/www`; `redirects` maps paths to 302 targets.
-    Files under `/slow/` are sent at 512 KiB/s."""
+    Files under `/slow/` are sent at 512 KiB/s; `/redirect/NAME` redirects to `/NAME`,
+    `/loop` to itself, and `/broken` answers 500."""
     binary = _nginx()
     root = folder / "www"
     (folder / "tmp").mkdir(parents=True, exist_ok=True)
     root.mkdir(exist_ok=True)
     port = free_port()
     extra = "\n".join(f"    location = {path} {{ return 302 {target}; }}"
-                      for path, target in redirects.items())
+                      for path, target in (redirects or {}).items())
     config = folder / "nginx.conf"
     # Test folders are private to the user running the tests: so are nginx's workers.
     user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
@@ -64,6 +66,8 @@ http {{
     listen 127.0.0.1:{port}; root {root};
     location / {{ autoindex off; }}
     location = /loop {{ return 301 /loop; }}
+    location = /broken {{ return 500; }}
+    location ~ ^/redirect/(.*)$ {{ return 302 /$1; }}
     location /slow/ {{ limit_rate 512k; }}
 {extra}
   }}

@@ -16,14 +16,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from glint.config_lists import parse_list, parse_pairs
+from glint.domain.quota import parse_storage_size
 from glint.settings import (
+    CACHE_DRIVERS,
     IMPORT_METHODS,
     KEYSTONE_FLAVORS,
+    NOTIFICATION_DRIVERS,
+    REFUSED_CACHE_DRIVERS,
     ApiSettings,
     AuthSettings,
+    CacheSettings,
+    ConsoleSettings,
     HealthcheckSettings,
     ImportSettings,
+    NotificationSettings,
     PolicySettings,
+    QuotaSettings,
+    ScrubSettings,
     ServerSettings,
     Settings,
     embedded_settings,
@@ -42,7 +52,7 @@ UNAUTHENTICATED_FLAVORS = ("", "caching", "cachemanagement")
 AUTH_FLAVORS = (*UNAUTHENTICATED_FLAVORS, "trusted", *KEYSTONE_FLAVORS)
 PROPERTY_PROTECTION_FORMATS = ("roles", "policies")
 # Sections handed whole to a library that reads the same files itself.
-PASSTHROUGH_SECTIONS = frozenset({"keystone_authtoken"})
+PASSTHROUGH_SECTIONS = frozenset({"keystone_authtoken", "oslo_messaging_rabbit", "oslo_limit"})
 # Where oslo.config looks for a relative policy_file after the config files' folders.
 STANDARD_CONFIG_DIRS = (Path("/etc/glance"),)
 
@@ -54,6 +64,10 @@ class ConfigError(Exception):
         super().__init__(f"[{section}] {key}: {problem}")
         self.section = section
         self.key = key
+
+
+def _storage_size(text: str) -> int:
+    return parse_storage_size(text)
 
 
 def _boolean(text: str) -> bool:
@@ -83,6 +97,23 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text.strip())
+    if not value > 0:
+        raise ValueError(f"must be a number of seconds above 0, got {text.strip()!r}")
+    return value
+
+
+def _query_parameters(text: str) -> str:
+    """oslo.db's `connection_parameters`: `name=value&name=value`."""
+    value = text.strip()
+    for pair in filter(None, value.split("&")):
+        name, sep, _ = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"expected name=value&name=value, got {pair!r}")
+    return value
+
+
 def _port(text: str) -> int:
     value = _integer(text)
     if not 0 <= value <= 65535:
@@ -109,10 +140,6 @@ def _rule_format(text: str) -> str:
     return value
 
 
-def _string_list(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
 def _hash_algorithm(text: str) -> str:
     name = text.strip()
     if name not in hashlib.algorithms_available:
@@ -120,10 +147,20 @@ def _hash_algorithm(text: str) -> str:
     return name
 
 
+def _cache_driver(text: str) -> str:
+    name = text.strip()
+    if name in REFUSED_CACHE_DRIVERS:
+        raise ValueError(f"the {name!r} driver is not supported by Glint, whose cache state is "
+                         "in the database the nodes share: use centralized_db")
+    if name not in CACHE_DRIVERS:
+        raise ValueError(f"unknown cache driver {name!r} (use centralized_db)")
+    return name
+
+
 def _enabled_backends(text: str) -> tuple[tuple[str, str], ...]:
     """`id:type,id:type` as glance_store reads [DEFAULT] enabled_backends."""
     pairs: list[tuple[str, str]] = []
-    for item in _string_list(text):
+    for item in parse_pairs(text):
         name, sep, store_type = (part.strip() for part in item.partition(":"))
         if not sep or not name or not store_type:
             raise ValueError(f"expected id:type, got {item!r}")
@@ -138,14 +175,24 @@ def _enabled_backends(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _bracketed_list(text: str) -> tuple[str, ...]:
-    """A list as oslo.config also writes it: `a,b` or `['a', 'b']`."""
-    return tuple(item.strip().strip("'\"") for item in text.strip().strip("[]").split(",")
-                 if item.strip().strip("'\""))
+def _notification_drivers(text: str) -> tuple[str, ...]:
+    drivers = parse_list(text.replace("\n", ","))
+    for driver in drivers:
+        if driver not in NOTIFICATION_DRIVERS:
+            raise ValueError(f"unknown notification driver {driver!r} "
+                             f"(use {', '.join(NOTIFICATION_DRIVERS)})")
+    return drivers
+
+
+def _retry(text: str) -> int:
+    value = _integer(text)
+    if value < -1:
+        raise ValueError(f"must be -1 or more, got {value}")
+    return value
 
 
 def _import_methods(text: str) -> tuple[str, ...]:
-    methods = _bracketed_list(text)
+    methods = parse_list(text)
     for method in methods:
         if method not in IMPORT_METHODS:
             raise ValueError(f"unknown import method {method!r} (use {', '.join(IMPORT_METHODS)})")
@@ -153,7 +200,7 @@ def _import_methods(text: str) -> tuple[str, ...]:
 
 
 def _ports(text: str) -> tuple[int, ...]:
-    return tuple(_port(item) for item in _string_list(text))
+    return tuple(_port(item) for item in parse_list(text))
 
 
 def _staging_dir(text: str) -> Path | None:
@@ -167,7 +214,7 @@ def _staging_dir(text: str) -> Path | None:
 
 def _key_values(text: str) -> tuple[tuple[str, str], ...]:
     pairs = []
-    for item in _string_list(text):
+    for item in parse_pairs(text):
         key, sep, value = item.partition(":")
         if not sep or not key.strip():
             raise ValueError(f"expected key:value pairs, got {item!r}")
@@ -208,6 +255,13 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("DEFAULT", "worker_self_reference_url"): (
         "server", "worker_self_reference_url", _optional_string,
     ),
+    ("DEFAULT", "max_header_line"): ("server", "max_header_line", _positive),
+    ("oslo_middleware", "max_request_body_size"): ("api", "max_request_body_size", _positive),
+    ("DEFAULT", "client_socket_timeout"): ("server", "client_socket_timeout", _non_negative),
+    ("DEFAULT", "upload_minimum_rate"): ("server", "upload_minimum_rate", _non_negative),
+    ("DEFAULT", "upload_minimum_rate_window"): (
+        "server", "upload_minimum_rate_window", _positive,
+    ),
     ("DEFAULT", "image_size_cap"): ("api", "image_size_cap", _non_negative),
     ("DEFAULT", "show_image_direct_url"): ("api", "show_image_direct_url", _boolean),
     ("DEFAULT", "show_multiple_locations"): ("api", "show_multiple_locations", _boolean),
@@ -218,38 +272,57 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("DEFAULT", "image_property_quota"): ("api", "image_property_quota", _integer),
     ("DEFAULT", "image_tag_quota"): ("api", "image_tag_quota", _integer),
     ("DEFAULT", "image_location_quota"): ("api", "image_location_quota", _integer),
-    ("image_format", "disk_formats"): ("api", "disk_formats", _string_list),
-    ("image_format", "container_formats"): ("api", "container_formats", _string_list),
+    ("image_format", "disk_formats"): ("api", "disk_formats", parse_list),
+    ("image_format", "container_formats"): ("api", "container_formats", parse_list),
     ("image_format", "require_image_format_match"): ("api", "require_image_format_match", _boolean),
-    ("image_format", "vmdk_allowed_types"): ("api", "vmdk_allowed_types", _string_list),
+    ("image_format", "vmdk_allowed_types"): ("api", "vmdk_allowed_types", parse_list),
     ("image_format", "gpt_safety_checks_nonfatal"): (
-        "api", "gpt_safety_checks_nonfatal", _string_list,
+        "api", "gpt_safety_checks_nonfatal", parse_list,
     ),
     ("DEFAULT", "validate_image_properties_with_metadefs"): (
         "api", "validate_image_properties_with_metadefs", _boolean,
     ),
+    ("DEFAULT", "delayed_delete"): ("api", "delayed_delete", _boolean),
+    ("DEFAULT", "user_storage_quota"): ("quota", "user_storage_quota", _storage_size),
+    ("DEFAULT", "use_keystone_limits"): ("quota", "use_keystone_limits", _boolean),
+    ("DEFAULT", "scrub_time"): ("scrub", "scrub_time", _non_negative),
+    ("DEFAULT", "wakeup_time"): ("scrub", "wakeup_time", _positive),
+    ("DEFAULT", "scrub_pool_size"): ("scrub", "scrub_pool_size", _positive),
+    ("DEFAULT", "scrub_in_serve"): ("scrub", "scrub_in_serve", _boolean),
+    ("DEFAULT", "image_cache_dir"): ("cache", "image_cache_dir", _optional_path),
+    ("DEFAULT", "image_cache_max_size"): ("cache", "image_cache_max_size", _non_negative),
+    ("DEFAULT", "image_cache_stall_time"): ("cache", "image_cache_stall_time", _non_negative),
+    ("DEFAULT", "image_cache_driver"): ("cache", "image_cache_driver", _cache_driver),
+    ("DEFAULT", "cache_prefetcher_interval"): ("cache", "cache_prefetcher_interval", _positive),
     ("database", "connection"): ("database", "url", database_url),
+    ("database", "connect_timeout"): ("database", "connect_timeout", _seconds),
+    ("database", "statement_timeout"): ("database", "statement_timeout", _seconds),
+    ("database", "max_pool_size"): ("database", "max_pool_size", _positive),
+    ("database", "max_overflow"): ("database", "max_overflow", _non_negative),
+    ("database", "pool_timeout"): ("database", "pool_timeout", _seconds),
+    ("database", "connection_recycle_time"): ("database", "connection_recycle_time", _integer),
+    ("database", "connection_parameters"): ("database", "connection_parameters", _query_parameters),
     ("DEFAULT", "enabled_import_methods"): ("imports", "enabled_import_methods", _import_methods),
     ("DEFAULT", "node_staging_uri"): ("imports", "staging_dir", _staging_dir),
-    ("import_filtering_opts", "allowed_schemes"): ("imports", "allowed_schemes", _string_list),
-    ("import_filtering_opts", "disallowed_schemes"): ("imports", "disallowed_schemes", _string_list),
-    ("import_filtering_opts", "allowed_hosts"): ("imports", "allowed_hosts", _string_list),
-    ("import_filtering_opts", "disallowed_hosts"): ("imports", "disallowed_hosts", _string_list),
+    ("import_filtering_opts", "allowed_schemes"): ("imports", "allowed_schemes", parse_list),
+    ("import_filtering_opts", "disallowed_schemes"): ("imports", "disallowed_schemes", parse_list),
+    ("import_filtering_opts", "allowed_hosts"): ("imports", "allowed_hosts", parse_list),
+    ("import_filtering_opts", "disallowed_hosts"): ("imports", "disallowed_hosts", parse_list),
     ("import_filtering_opts", "allowed_ports"): ("imports", "allowed_ports", _ports),
     ("import_filtering_opts", "disallowed_ports"): ("imports", "disallowed_ports", _ports),
     ("image_import_opts", "image_import_plugins"): (
-        "imports", "image_import_plugins", _bracketed_list,
+        "imports", "image_import_plugins", parse_list,
     ),
     ("image_conversion", "output_format"): ("imports", "conversion_output_format", _string),
     ("inject_metadata_properties", "inject"): ("imports", "inject_metadata", _key_values),
     ("inject_metadata_properties", "ignore_user_roles"): (
-        "imports", "inject_ignore_user_roles", _string_list,
+        "imports", "inject_ignore_user_roles", parse_list,
     ),
     ("task", "task_time_to_live"): ("imports", "task_time_to_live", _positive),
     ("glance_download_properties", "extra_properties"): (
-        "imports", "glance_download_properties", _string_list,
+        "imports", "glance_download_properties", parse_list,
     ),
-    ("glance_store", "stores"): ("store", "stores", _string_list),
+    ("glance_store", "stores"): ("store", "stores", parse_list),
     ("glance_store", "default_store"): ("store", "default_store", _string),
     ("glance_store", "filesystem_store_datadir"): ("store", "filesystem_store_datadir", Path),
     ("glance_store", "default_backend"): ("store", "default_backend", _optional_string),
@@ -267,6 +340,20 @@ KNOWN_KEYS: dict[tuple[str, str], tuple[str, str, Parser]] = {
     ("healthcheck", "disable_by_file_path"): (
         "healthcheck", "disable_by_file_path", lambda text: Path(text.strip()) if text.strip() else None
     ),
+    ("healthcheck", "detailed"): ("healthcheck", "detailed", _boolean),
+    ("console", "enabled"): ("console", "enabled", _boolean),
+    ("console", "keystone_url"): ("console", "keystone_url", _optional_string),
+    ("console", "session_lifetime"): ("console", "session_lifetime", _positive),
+    ("oslo_messaging_notifications", "driver"): ("notifications", "drivers", _notification_drivers),
+    ("oslo_messaging_notifications", "topics"): ("notifications", "topics", parse_list),
+    ("oslo_messaging_notifications", "transport_url"): (
+        "notifications", "transport_url", _optional_string,
+    ),
+    ("oslo_messaging_notifications", "retry"): ("notifications", "retry", _retry),
+    ("DEFAULT", "transport_url"): ("notifications", "default_transport_url", _optional_string),
+    ("DEFAULT", "default_publisher_id"): ("notifications", "publisher_id", _string),
+    ("DEFAULT", "disabled_notifications"): ("notifications", "disabled", parse_list),
+    ("DEFAULT", "notification_queue_size"): ("notifications", "queue_size", _positive),
 }
 
 # Keys Glint reads as Glance does but that need no setting of their own.
@@ -277,7 +364,8 @@ class _RepeatableOptions(dict[str, Any]):
     """Options of a section; glance_store's multi-valued options may be repeated
     on several lines of one file (oslo.config MultiStrOpt), and keep every value."""
 
-    REPEATABLE = frozenset({"filesystem_store_datadirs"})
+    # oslo.messaging's notification `driver` is a multi-valued option too.
+    REPEATABLE = frozenset({"filesystem_store_datadirs", "driver"})
 
     def __setitem__(self, key: str, value: Any) -> None:
         # configparser stores each line read as a list, joined once the file is read.
@@ -308,7 +396,8 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
     settings = embedded_settings(data_dir)
     groups: dict[str, dict[str, Any]] = {
         "server": {}, "api": {}, "database": {}, "store": {}, "auth": {}, "healthcheck": {},
-        "policy": {}, "imports": {},
+        "policy": {}, "imports": {}, "console": {}, "scrub": {}, "cache": {},
+        "notifications": {}, "quota": {},
     }
     parser = read_files(paths)
     store_sections = _store_section_types(parser)
@@ -331,8 +420,9 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
                 raise ConfigError(section, key, str(exc)) from exc
     groups["store"]["sections"] = raw_store_options
     settings = Settings(
-        database=replace(settings.database, **groups["database"], embedded=False)
-        if groups["database"] else settings.database,
+        # Only a connection of its own makes the database not the embedded one.
+        database=replace(settings.database, **groups["database"],
+                         embedded=settings.database.embedded and "url" not in groups["database"]),
         server=replace(ServerSettings(), **groups["server"]),
         api=replace(ApiSettings(), **groups["api"]),
         store=replace(settings.store, **groups["store"]),
@@ -340,6 +430,12 @@ def settings_from_files(paths: list[Path], data_dir: Path) -> Settings:
         policy=_resolve_policy_paths(replace(PolicySettings(), **groups["policy"]), paths),
         healthcheck=replace(HealthcheckSettings(), **groups["healthcheck"]),
         imports=replace(ImportSettings(), **groups["imports"]),
+        console=replace(ConsoleSettings(), **groups["console"]),
+        scrub=replace(ScrubSettings(), **groups["scrub"]),
+        cache=replace(CacheSettings(), **groups["cache"]),
+        notifications=replace(NotificationSettings(), **groups["notifications"],
+                              config_files=tuple(paths)),
+        quota=replace(QuotaSettings(), **groups["quota"], config_files=tuple(paths)),
     )
     validate(settings)
     return settings

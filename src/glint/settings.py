@@ -25,6 +25,13 @@ class ServerSettings:
     public_endpoint: str | None = None
     # This worker's own URL, recorded on images it stages (os_glance_stage_host).
     worker_self_reference_url: str | None = None
+    # Longest request header line accepted, in bytes (Glance's eventlet-era key).
+    max_header_line: int = 16_384
+    # Image data bodies (PUT /file, /stage): seconds a read may bring no byte
+    # (0: no limit), and the rate they must keep over a window (0: no minimum).
+    client_socket_timeout: int = 900
+    upload_minimum_rate: int = 1024
+    upload_minimum_rate_window: int = 60
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class ApiSettings:
     image_property_quota: int = 128
     image_tag_quota: int = 128
     image_location_quota: int = 10
+    # `[oslo_middleware] max_request_body_size`: JSON bodies only, never image data.
+    max_request_body_size: int = 114_688
     disk_formats: tuple[str, ...] = DEFAULT_DISK_FORMATS
     container_formats: tuple[str, ...] = DEFAULT_CONTAINER_FORMATS
     # [image_format]: format inspection of uploaded data.
@@ -47,13 +56,31 @@ class ApiSettings:
     gpt_safety_checks_nonfatal: tuple[str, ...] = ()
     # Glint's own: check image properties against the OS::Glance::Image metadefs.
     validate_image_properties_with_metadefs: bool = False
+    # `[DEFAULT] delayed_delete`: DELETE leaves an image with data in
+    # pending_delete, its data kept until the scrubber removes it.
+    delayed_delete: bool = False
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
+    """`[database]`: the connection, the pool (oslo.db's keys) and how long a
+    database call may take (Glint's own keys), so an outage answers 503 fast."""
+
     url: str
     # True when the URL is Glint's embedded default, which may migrate itself.
     embedded: bool = False
+    # Seconds to establish a connection (and to answer a ping on a pooled one).
+    connect_timeout: float = 3.0
+    # Seconds a statement may run, enforced by the server and, a little
+    # later, by the client; SQLite's lock waits. Not applied to migrations.
+    statement_timeout: float = 5.0
+    max_pool_size: int = 10
+    max_overflow: int = 20
+    # Seconds to wait for a pooled connection when all are in use.
+    pool_timeout: float = 5.0
+    connection_recycle_time: int = 3600
+    # oslo.db's `connection_parameters`: `a=1&b=2` added to the URL's query.
+    connection_parameters: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,7 +172,102 @@ class ImportSettings:
 
 @dataclass(frozen=True)
 class HealthcheckSettings:
+    """oslo.middleware's `[healthcheck]` keys."""
+
     disable_by_file_path: Path | None = None
+    # Show every check with its details (and the process's state), not just the reasons.
+    detailed: bool = False
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """`[console]`, Glint's own: the web console at /console (glint.api.console)."""
+
+    enabled: bool = True
+    # Where the console asks Keystone for tokens (keystone flavors); None: the
+    # `[keystone_authtoken] www_authenticate_uri` (or `auth_uri`).
+    keystone_url: str | None = None
+    # Longest a console session lasts, in seconds; a Keystone token's own
+    # expiry ends it sooner.
+    session_lifetime: int = 8 * 3600
+
+
+@dataclass(frozen=True)
+class ScrubSettings:
+    """The scrubber's `[DEFAULT]` keys (Glance's), and whether `glint serve` runs it."""
+
+    # Seconds an image stays in pending_delete before its data is deleted.
+    scrub_time: int = 0
+    # Seconds between two passes of `glint scrubber --daemon` (and of `glint serve`).
+    wakeup_time: int = 300
+    # How many locations are deleted at once.
+    scrub_pool_size: int = 1
+    # Glint's own: `glint serve` runs the scrubber's passes itself.
+    scrub_in_serve: bool = False
+
+
+CACHE_DRIVERS = ("centralized_db",)
+# Glance's other drivers, refused by name: Glint keeps cache state in the
+# database the nodes share, which is what `centralized_db` means.
+REFUSED_CACHE_DRIVERS = ("sqlite", "xattr")
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """The image cache's `[DEFAULT]` keys (Glance's): on when `image_cache_dir` is set."""
+
+    image_cache_dir: Path | None = None
+    # Bytes the cache may hold on this node; never exceeded (LRU eviction at admission).
+    image_cache_max_size: int = 10 * (1 << 30)
+    # Seconds an incomplete entry may sit before the cleaner removes it.
+    image_cache_stall_time: int = 86400
+    image_cache_driver: str = "centralized_db"
+    # Seconds between two passes of the prefetcher (and of the pruner and cleaner).
+    cache_prefetcher_interval: int = 300
+
+    @property
+    def enabled(self) -> bool:
+        return self.image_cache_dir is not None
+# oslo.messaging's notification drivers that Glint sends through.
+NOTIFICATION_DRIVERS = ("messagingv2", "messaging", "log", "noop")
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """`[oslo_messaging_notifications]` and Glance's `[DEFAULT]` notification keys."""
+
+    # oslo.messaging drivers; none (Glance's default) or only `noop` sends nothing.
+    drivers: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ("notifications",)
+    # `[oslo_messaging_notifications] transport_url`, else `[DEFAULT] transport_url`;
+    # None: oslo.messaging's default (rabbit on localhost).
+    transport_url: str | None = None
+    default_transport_url: str | None = None
+    # Times oslo.messaging tries again to send one notification (-1: forever, as
+    # it would block the sender; Glint's default gives up after a few tries).
+    retry: int = 2
+    publisher_id: str = "image.localhost"
+    # Event types (`image.create`) and groups (`image`, `metadef_tag`) not sent.
+    disabled: tuple[str, ...] = ()
+    # Notifications waiting to be sent, per process; past it new ones are dropped.
+    queue_size: int = 10000
+    # The config files, read by oslo.messaging itself ([oslo_messaging_rabbit]).
+    config_files: tuple[Path, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return any(driver != "noop" for driver in self.drivers)
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """Storage quotas: `[DEFAULT] user_storage_quota` (bytes; 0: none) and
+    `use_keystone_limits` (Keystone's unified limits, read by oslo.limit from
+    the `[oslo_limit]` section of `config_files`)."""
+
+    user_storage_quota: int = 0
+    use_keystone_limits: bool = False
+    config_files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +280,11 @@ class Settings:
     policy: PolicySettings = field(default_factory=PolicySettings)
     healthcheck: HealthcheckSettings = field(default_factory=HealthcheckSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    scrub: ScrubSettings = field(default_factory=ScrubSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    quota: QuotaSettings = field(default_factory=QuotaSettings)
 
 
 def embedded_settings(data_dir: Path) -> Settings:

@@ -53,3 +53,15 @@ def test_html_escapes_the_message(member: Caller) -> None:
                          headers=_without_accept(member))
     assert response.status_code == 400
     assert "<b>" not in response.text and "&lt;b&gt;" in response.text
+
+
+def test_a_trailing_slash_is_404_never_a_redirect(member: Caller) -> None:
+    """As in Glance: /v2/images/ is no resource (Starlette would redirect it)."""
+    image = member.create()
+    for path in ("/v2/images/", f"/v2/images/{image['id']}/", "/v2/schemas/image/"):
+        for method in ("GET", "DELETE"):
+            response = member.http.request(method, path, follow_redirects=False)
+            assert response.status_code == 404, (method, path, response.status_code)
+            assert "location" not in response.headers
+            assert response.json()["message"] == "The resource could not be found."
+    assert member.http.get(f"/v2/images/{image['id']}").status_code == 200  # not deleted

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import httpx
 
 from tests.conftest import Caller
+from tests.helpers import OCTET, wait_for_status
 from tests.servers import GlintServer
-
-OCTET = {"Content-Type": "application/octet-stream"}
 
 
 def _files_in_store(server: GlintServer) -> list[str]:
@@ -121,7 +120,8 @@ def test_dropped_upload_leaves_image_queued_and_retry_works(
 
     def broken() -> Iterator[bytes]:
         yield b"x" * 1_000_000
-        _wait_for_status(member, image["id"], "saving")  # the server is receiving
+        # The server is receiving.
+        assert wait_for_status(member, image["id"], "saving", timeout=10)["status"] == "saving"
         raise RuntimeError("client went away")
 
     try:
@@ -133,20 +133,11 @@ def test_dropped_upload_leaves_image_queued_and_retry_works(
     while _files_in_store(server) != before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _files_in_store(server) == before
-    shown = _wait_for_status(member, image["id"], "queued")
+    shown = wait_for_status(member, image["id"], "queued", timeout=10)
+    assert shown["status"] == "queued"
     assert shown["size"] is None and shown["checksum"] is None
     assert member.upload(image["id"], b"retry").status_code == 204
     assert member.http.get(f"/v2/images/{image['id']}/file").content == b"retry"
-
-
-def _wait_for_status(caller: Caller, image_id: object, status: str) -> dict[str, object]:
-    deadline = time.monotonic() + 10
-    while True:
-        shown: dict[str, object] = caller.http.get(f"/v2/images/{image_id}").json()
-        if shown["status"] == status or time.monotonic() > deadline:
-            assert shown["status"] == status
-            return shown
-        time.sleep(0.05)
 
 
 def test_delete_removes_data(member: Caller, server: GlintServer) -> None:

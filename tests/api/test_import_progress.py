@@ -7,49 +7,26 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import zstandard
 
-from tests.conftest import Caller
-from tests.servers import GlintServer, glint_server
-from tests.web import WebServer, nginx
+from tests.helpers import Site, running_site, wait_for_status
+from tests.web import nginx
 
 SLOW_SIZE = 2 * 1024 * 1024 + 7
-
-
-@dataclass
-class Site:
-    server: GlintServer
-    web: WebServer
-    admin: Caller
-    member: Caller
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with nginx(tmp_path_factory.mktemp("nginx-progress"), {}) as web:
-        folder = tmp_path_factory.mktemp("glint-progress")
         extra: dict[str, dict[str, object]] = {
-            "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": web.port},
             "image_import_opts": {"image_import_plugins": "image_decompression"},
         }
-        with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
-            yield Site(server, web,
-                       Caller(server.url, uuid.uuid4().hex, ("admin", "member", "reader")),
-                       Caller(server.url, uuid.uuid4().hex, ("member", "reader")))
-
-
-def _active(caller: Caller, image_id: object, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while True:
-        image: dict[str, object] = caller.http.get(f"/v2/images/{image_id}").json()
-        if image["status"] in ("active", "queued") or time.monotonic() > deadline:
-            return image
-        time.sleep(0.1)
+        with running_site(tmp_path_factory.mktemp("glint-progress"), extra=extra,
+                          web=web) as site:
+            yield site
 
 
 def test_web_download_progress(site: Site) -> None:
@@ -82,7 +59,7 @@ def test_web_download_progress(site: Site) -> None:
     assert all(r["bytes_total"] == SLOW_SIZE for r in downloads)
     done = [int(str(r["bytes_done"])) for r in downloads]
     assert done == sorted(done) and any(0 < d < SLOW_SIZE for d in done)
-    shown = _active(site.member, image["id"])
+    shown = wait_for_status(site.member, image["id"], "active", "queued")
     assert shown["status"] == "active" and shown["size"] == SLOW_SIZE
     assert "os_glance_import_progress" not in shown
     [task] = site.member.http.get(f"/v2/images/{image['id']}/tasks").json()["tasks"]
@@ -114,7 +91,7 @@ def test_zstd_web_download_is_decompressed(site: Site) -> None:
     image = site.member.create(disk_format="raw")
     assert site.member.http.post(f"/v2/images/{image['id']}/import", json={"method": {
         "name": "web-download", "uri": f"{site.web.url}/disk.raw.zst"}}).status_code == 202
-    shown = _active(site.member, image["id"])
+    shown = wait_for_status(site.member, image["id"], "active", "queued")
     assert shown["status"] == "active", site.member.http.get(
         f"/v2/images/{image['id']}/tasks").json()
     assert (shown["size"], shown["virtual_size"]) == (len(data), len(data))
@@ -131,6 +108,6 @@ def test_zstd_glance_direct_is_decompressed(site: Site) -> None:
     assert staged.status_code == 204
     assert site.member.http.post(f"/v2/images/{image['id']}/import",
                                  json={"method": {"name": "glance-direct"}}).status_code == 202
-    shown = _active(site.member, image["id"])
+    shown = wait_for_status(site.member, image["id"], "active", "queued")
     assert shown["status"] == "active"
     assert shown["checksum"] == hashlib.md5(data).hexdigest()

@@ -7,10 +7,8 @@ import gzip
 import hashlib
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,18 +18,16 @@ from sqlalchemy import create_engine, text
 from tests.api.test_format_inspection import Corpus, corpus  # noqa: F401 (fixture)
 from tests.conftest import Caller
 from tests.formats import crafted
-from tests.servers import GlintServer, glint_server
-from tests.web import WebServer, nginx
-
-OCTET = {"Content-Type": "application/octet-stream"}
-
-
-@dataclass
-class Site:
-    server: GlintServer
-    web: WebServer
-    member: Caller
-    admin: Caller
+from tests.helpers import (
+    OCTET,
+    Site,
+    image_tasks,
+    running_site,
+    store_sections,
+    wait_for_status,
+)
+from tests.servers import glint_server
+from tests.web import nginx
 
 
 @pytest.fixture(scope="module")
@@ -42,37 +38,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with nginx(web_folder, {"/redirect": "/disk.raw",
                             "/redirect-metadata": "http://169.254.169.254/latest/meta-data",
                             "/redirect-port": "http://127.0.0.1:1/disk.raw"}) as web:
-        folder = tmp_path_factory.mktemp("glint-import")
         extra: dict[str, dict[str, object]] = {
-            "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": web.port},
             "image_import_opts": {
                 "image_import_plugins": "image_decompression,image_conversion,"
                                         "inject_image_metadata"},
             "inject_metadata_properties": {"inject": "provenance:imported",
                                            "ignore_user_roles": "admin"},
         }
-        with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
-            yield Site(server, web,
-                       Caller(server.url, uuid.uuid4().hex, ("member", "reader")),
-                       Caller(server.url, uuid.uuid4().hex, ("admin", "member", "reader")))
-
-
-def _wait(caller: Caller, image_id: object, *statuses: str, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while True:
-        shown: dict[str, object] = caller.http.get(f"/v2/images/{image_id}").json()
-        if shown["status"] in statuses or time.monotonic() > deadline:
-            return shown
-        time.sleep(0.1)
+        with running_site(tmp_path_factory.mktemp("glint-import"), extra=extra, web=web) as site:
+            yield site
 
 
 def _import(caller: Caller, image_id: object, method: dict[str, object]) -> httpx.Response:
     return caller.http.post(f"/v2/images/{image_id}/import", json={"method": method})
-
-
-def _tasks(caller: Caller, image_id: object) -> list[dict[str, object]]:
-    tasks: list[dict[str, object]] = caller.http.get(f"/v2/images/{image_id}/tasks").json()["tasks"]
-    return tasks
 
 
 def test_discovery_and_create_header(site: Site) -> None:
@@ -94,7 +72,7 @@ def test_glance_direct(site: Site) -> None:
     staged = member.http.get(f"/v2/images/{image['id']}").json()
     assert (staged["status"], staged["size"]) == ("uploading", len(data))
     assert _import(member, image["id"], {"name": "glance-direct"}).status_code == 202
-    shown = _wait(member, image["id"], "active", "queued")
+    shown = wait_for_status(member, image["id"], "active", "queued")
     assert shown["status"] == "active"
     assert shown["checksum"] == hashlib.md5(data).hexdigest()
     assert shown["os_hash_value"] == hashlib.sha512(data).hexdigest()
@@ -102,7 +80,7 @@ def test_glance_direct(site: Site) -> None:
     assert shown["provenance"] == "imported"
     assert "os_glance_import_task" not in shown and "os_glance_importing_to_stores" not in shown
     assert member.http.get(f"/v2/images/{image['id']}/file").content == data
-    [task] = _tasks(member, image["id"])
+    [task] = image_tasks(member, image["id"])
     assert (task["type"], task["status"], task["image_id"]) == (
         "api_image_import", "success", image["id"])
     assert task["input"]["import_req"] == {"method": {"name": "glance-direct"}}  # type: ignore[index]
@@ -123,7 +101,7 @@ def test_admin_is_not_injected(site: Site) -> None:
     image = site.admin.create(disk_format="raw")
     site.admin.http.put(f"/v2/images/{image['id']}/stage", content=b"abc", headers=OCTET)
     assert _import(site.admin, image["id"], {"name": "glance-direct"}).status_code == 202
-    assert "provenance" not in _wait(site.admin, image["id"], "active")
+    assert "provenance" not in wait_for_status(site.admin, image["id"], "active")
 
 
 def test_request_errors(site: Site) -> None:
@@ -159,7 +137,7 @@ def test_unsafe_stage_is_refused_and_image_queued(site: Site) -> None:
     response = site.member.http.put(f"/v2/images/{image['id']}/stage",
                                     content=crafted.qcow2(backing=True), headers=OCTET)
     assert response.status_code == 415
-    assert _wait(site.member, image["id"], "queued")["status"] == "queued"
+    assert wait_for_status(site.member, image["id"], "queued")["status"] == "queued"
     assert not list(site.server.folder.glob("staging/*"))
 
 
@@ -184,8 +162,8 @@ def test_web_download_with_conversion(site: Site, corpus: Corpus) -> None:  # no
     uri = _served(site, "web.qcow2", qcow2.read_bytes())
     image = site.member.create(disk_format="qcow2")
     assert _import(site.member, image["id"], {"name": "web-download", "uri": uri}).status_code == 202
-    shown = _wait(site.member, image["id"], "active", "queued")
-    assert shown["status"] == "active", _tasks(site.member, image["id"])
+    shown = wait_for_status(site.member, image["id"], "active", "queued")
+    assert shown["status"] == "active", image_tasks(site.member, image["id"])
     assert (shown["disk_format"], shown["size"], shown["virtual_size"]) == (
         "raw", 24 << 20, 24 << 20)
 
@@ -196,8 +174,8 @@ def test_web_download_follows_allowed_redirect_and_decompresses(site: Site) -> N
     image = site.member.create(disk_format="raw")
     assert _import(site.member, image["id"], {
         "name": "web-download", "uri": f"{site.web.url}/redirect"}).status_code == 202
-    shown = _wait(site.member, image["id"], "active", "queued")
-    assert shown["status"] == "active", _tasks(site.member, image["id"])
+    shown = wait_for_status(site.member, image["id"], "active", "queued")
+    assert shown["status"] == "active", image_tasks(site.member, image["id"])
     assert shown["checksum"] == hashlib.md5(data).hexdigest()
 
 
@@ -211,25 +189,25 @@ def test_failed_web_download_ends_queued(site: Site, path: str, reason: str) -> 
     image = site.member.create(disk_format="raw")
     assert _import(site.member, image["id"], {
         "name": "web-download", "uri": f"{site.web.url}{path}"}).status_code == 202
-    shown = _wait(site.member, image["id"], "queued")
+    shown = wait_for_status(site.member, image["id"], "queued")
     assert shown["status"] == "queued"
     assert shown["os_glance_failed_import"] == "file"
     assert "os_glance_import_task" not in shown
-    [task] = _tasks(site.member, image["id"])
+    [task] = image_tasks(site.member, image["id"])
     assert task["status"] == "failure" and reason in str(task["message"]), task
     # A new import may follow.
     (site.web.root / "ok.raw").write_bytes(b"ok")
     assert _import(site.member, image["id"], {
         "name": "web-download", "uri": f"{site.web.url}/ok.raw"}).status_code == 202
-    assert _wait(site.member, image["id"], "active")["status"] == "active"
+    assert wait_for_status(site.member, image["id"], "active")["status"] == "active"
 
 
 def test_unsafe_download_is_refused(site: Site) -> None:
     uri = _served(site, "evil.qcow2", crafted.qcow2(backing=True))
     image = site.member.create(disk_format="raw")
     assert _import(site.member, image["id"], {"name": "web-download", "uri": uri}).status_code == 202
-    shown = _wait(site.member, image["id"], "queued")
-    [task] = _tasks(site.member, image["id"])
+    shown = wait_for_status(site.member, image["id"], "queued")
+    [task] = image_tasks(site.member, image["id"])
     assert (shown["status"], task["status"]) == ("queued", "failure")
     assert "backing file" in str(task["message"])
 
@@ -264,33 +242,20 @@ def test_import_is_picked_up_after_a_restart(tmp_path: Path) -> None:
     stray.write_bytes(b"left by a deleted image")
     with glint_server(tmp_path, url) as server:
         caller = Caller(server.url, caller.project_id, ("member", "reader"))
-        shown = _wait(caller, image["id"], "active")
+        shown = wait_for_status(caller, image["id"], "active")
         assert shown["status"] == "active"
         assert shown["checksum"] == hashlib.md5(data).hexdigest()
-        assert _wait(caller, orphan["id"], "queued")["status"] == "queued"
+        assert wait_for_status(caller, orphan["id"], "queued")["status"] == "queued"
         assert not stray.exists()
         assert not list((tmp_path / "staging").iterdir())
-
-
-def test_stores_need_a_multistore_site(site: Site) -> None:
-    image = site.member.create(disk_format="raw")
-    response = site.member.http.post(f"/v2/images/{image['id']}/import", json={
-        "method": {"name": "web-download", "uri": f"{site.web.url}/ok.raw"}, "stores": ["x"]})
-    assert response.status_code == 400
 
 
 @pytest.fixture(scope="module")
 def multi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Caller]:
     folder = tmp_path_factory.mktemp("import-multistore")
-    extra: dict[str, dict[str, object]] = {
-        "DEFAULT": {"enabled_backends": "fast:file, cheap:file, web:http"},
-        "glance_store": {"default_backend": "fast"},
-        "fast": {"filesystem_store_datadir": folder / "fast"},
-        "cheap": {"filesystem_store_datadir": folder / "cheap"},
-        "web": {},
-    }
-    with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
-        yield Caller(server.url, uuid.uuid4().hex, ("member", "reader"))
+    stores = store_sections(folder, {"fast": "file", "cheap": "file", "web": "http"}, "fast")
+    with running_site(folder, extra=stores) as site:
+        yield site.member
 
 
 def _staged(caller: Caller, data: bytes) -> object:
@@ -314,12 +279,12 @@ def test_import_to_several_stores(multi: Caller, body: dict[str, object], header
                                json={"method": {"name": "glance-direct"}, **body},
                                headers={"X-Image-Meta-Store": header} if header else {})
     assert response.status_code == 202, response.text
-    shown = _wait(multi, image_id, "active", "queued")
-    assert shown["status"] == "active", _tasks(multi, image_id)
+    shown = wait_for_status(multi, image_id, "active", "queued")
+    assert shown["status"] == "active", image_tasks(multi, image_id)
     assert set(str(shown["stores"]).split(",")) == stores
     assert "os_glance_failed_import" not in shown and "os_glance_importing_to_stores" not in shown
     assert multi.http.get(f"/v2/images/{image_id}/file").content == data
-    [task] = _tasks(multi, image_id)
+    [task] = image_tasks(multi, image_id)
     assert set(task["input"]["backend"]) == stores  # type: ignore[index]
 
 

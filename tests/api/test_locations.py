@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from tests.conftest import Caller
+from tests.helpers import OCTET
 from tests.servers import GlintServer, glint_server
 from tests.stores.backends import seaweedfs
 from tests.web import WebServer, nginx
 
-OCTET = {"Content-Type": "application/octet-stream"}
 METADATA_SERVICE = "http://169.254.169.254/latest/meta-data"
 
 
@@ -320,6 +320,78 @@ def test_owner_adds_an_allowed_url(owner: Caller, web: WebServer) -> None:
     assert response.status_code == 202, response.text
 
 
+@pytest.mark.parametrize("algorithm", ["sha256", "sha1", "md5", "sha512"])
+def test_validation_data_names_the_image_hash_algorithm(owner: Caller, web: WebServer,
+                                                         algorithm: str) -> None:
+    """As in Glance: validation_data in another algorithm than hashing_algorithm
+    (sha512 here) is accepted, and the image takes that os_hash_algo."""
+    data = os.urandom(40_000)
+    url = _published(web, data)
+    image = owner.create()
+    expected = hashlib.new(algorithm, data).hexdigest()
+    response = owner.http.post(f"/v2/images/{image['id']}/locations", json={
+        "url": url, "validation_data": {"os_hash_algo": algorithm, "os_hash_value": expected}})
+    assert response.status_code == 202, response.text
+    shown = owner.http.get(f"/v2/images/{image['id']}").json()
+    assert (shown["status"], shown["os_hash_algo"], shown["os_hash_value"]) == (
+        "active", algorithm, expected)
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+
+
+@pytest.mark.parametrize(("validation", "problem"), [
+    ({"os_hash_algo": "sha3_256", "os_hash_value": "ab" * 32}, "os_hash_algo must be one of"),
+    ({"os_hash_algo": "sha256", "os_hash_value": "ab" * 64}, "not a sha256 digest"),
+    ({"os_hash_value": "ab" * 64}, "go together"),
+])
+def test_malformed_validation_data_is_400(owner: Caller, web: WebServer,
+                                          validation: dict[str, str], problem: str) -> None:
+    url = _published(web, os.urandom(1000))
+    image = owner.create()
+    response = owner.http.post(f"/v2/images/{image['id']}/locations",
+                               json={"url": url, "validation_data": validation})
+    assert response.status_code == 400 and problem in response.text, response.text
+    assert owner.http.get(f"/v2/images/{image['id']}/tasks").json() == {"tasks": []}
+    shown = owner.http.get(f"/v2/images/{image['id']}").json()
+    assert (shown["status"], shown["os_hash_algo"]) == ("queued", None)
+
+
+def _location_tasks(caller: Caller, image_id: object) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = caller.http.get(f"/v2/images/{image_id}/tasks").json()["tasks"]
+    assert all(task["type"] == "location_import" for task in tasks)
+    return tasks
+
+
+def test_the_location_import_task_records_the_outcome(owner: Caller, web: WebServer) -> None:
+    """As in Glance: 202 and a location_import task, success with the image active,
+    failure (data not matching, or unreadable) with the image queued and untouched."""
+    data = os.urandom(5000)
+    url = _published(web, data)
+    image = owner.create()
+    wrong = {"os_hash_algo": "sha512", "os_hash_value": "beefdead" * 16}
+    response = owner.http.post(f"/v2/images/{image['id']}/locations",
+                               json={"url": url, "validation_data": wrong})
+    assert response.status_code == 202, response.text
+    [failed] = _location_tasks(owner, image["id"])
+    assert failed["status"] == "failure" and "not matched" in failed["message"]
+    shown = owner.http.get(f"/v2/images/{image['id']}").json()
+    assert (shown["status"], shown["checksum"], shown["os_hash_algo"], shown["os_hash_value"]) \
+        == ("queued", None, None, None)
+    missing = owner.http.post(f"/v2/images/{image['id']}/locations",
+                              json={"url": f"{web.url}/no-such-file"})
+    assert missing.status_code == 202, missing.text
+    assert [t["status"] for t in _location_tasks(owner, image["id"])] == ["failure", "failure"]
+    assert owner.http.post(f"/v2/images/{image['id']}/locations",
+                           json={"url": url}).status_code == 202
+    tasks = _location_tasks(owner, image["id"])
+    assert sorted(t["status"] for t in tasks) == ["failure", "failure", "success"]
+    [succeeded] = [t for t in tasks if t["status"] == "success"]
+    assert succeeded["input"] == {"image_id": image["id"], "loc_url": url,
+                                  "validation_data": {}}
+    shown = owner.http.get(f"/v2/images/{image['id']}").json()
+    assert (shown["status"], shown["os_hash_algo"], shown["os_hash_value"]) == (
+        "active", "sha512", hashlib.sha512(data).hexdigest())
+
+
 def test_owner_is_refused_denied_urls(owner: Caller, stranger: Caller, web: WebServer,
                                       glint: GlintServer) -> None:
     url = _published(web, b"denied")
@@ -327,10 +399,15 @@ def test_owner_is_refused_denied_urls(owner: Caller, stranger: Caller, web: WebS
     path = f"/v2/images/{image['id']}/locations"
     name = url.rsplit("/", 1)[1]
     for bad in (f"http://localhost:{web.port}/{name}", f"http://127.0.0.1:1/{name}",
-                f"{web.url}/to-metadata", METADATA_SERVICE,
-                _data_file(glint, uuid.uuid4()).as_uri()):
+                f"{web.url}/to-metadata", METADATA_SERVICE):
         response = owner.http.post(path, json={"url": bad})
         assert response.status_code == 400, (bad, response.text)
+    # Not http(s): forbidden to callers without the service role, as in Glance.
+    for other_scheme in (_data_file(glint, uuid.uuid4()).as_uri(), "rbd://fsid/pool/image/snap",
+                         f"swift+https://a:b@{name}/c/d"):
+        response = owner.http.post(path, json={"url": other_scheme})
+        assert response.status_code == 403, (other_scheme, response.text)
+        assert "http store must be enabled" in response.text
     assert owner.http.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
     # add_image_location: the owner's members (or services) only.
     assert stranger.http.post(path, json={"url": url}).status_code == 403

@@ -14,24 +14,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Caller
-from tests.servers import GlintServer, glint_server
-from tests.stores.backends import WebServer, nginx
-
-OCTET = {"Content-Type": "application/octet-stream"}
+from tests.helpers import OCTET, running_site, store_sections, upload_active
+from tests.servers import GlintServer
+from tests.web import WebServer, nginx
 
 
 @pytest.fixture(scope="module")
 def multistore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlintServer]:
     folder = tmp_path_factory.mktemp("multistore")
-    extra: dict[str, dict[str, object]] = {
-        "DEFAULT": {"enabled_backends": "fast:file, cheap:file, web:http"},
-        "glance_store": {"default_backend": "fast"},
-        "fast": {"store_description": "Fast disks", "filesystem_store_datadir": folder / "fast"},
-        "cheap": {"filesystem_store_datadir": folder / "cheap", "weight": 50},
-        "web": {},
-    }
-    with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
-        yield server
+    extra = store_sections(folder, {"fast": "file", "cheap": "file", "web": "http"}, "fast")
+    extra["fast"]["store_description"] = "Fast disks"
+    extra["cheap"]["weight"] = 50
+    with running_site(folder, extra=extra) as site:
+        yield site.server
 
 
 @pytest.fixture
@@ -42,15 +37,6 @@ def owner(multistore: GlintServer) -> Caller:
 @pytest.fixture
 def boss(multistore: GlintServer) -> Caller:
     return Caller(multistore.url, uuid.uuid4().hex, ("admin", "member", "reader"))
-
-
-def _active(caller: Caller, data: bytes, store: str | None = None) -> dict[str, object]:
-    image = caller.create()
-    headers = {**OCTET, **({"X-Image-Meta-Store": store} if store else {})}
-    response = caller.http.put(f"/v2/images/{image['id']}/file", content=data, headers=headers)
-    assert response.status_code == 204, response.text
-    shown: dict[str, object] = caller.http.get(f"/v2/images/{image['id']}").json()
-    return shown
 
 
 def _copy_to(server: GlintServer, image_id: object, store: str, data: bytes) -> None:
@@ -98,10 +84,10 @@ def test_create_names_the_writable_stores(owner: Caller) -> None:
 
 
 def test_upload_to_default_and_named_store(owner: Caller, multistore: GlintServer) -> None:
-    default = _active(owner, b"to the default")
+    default = upload_active(owner, b"to the default")
     assert default["stores"] == "fast"
     assert (multistore.folder / "fast" / str(default["id"])).exists()
-    named = _active(owner, b"to cheap", store="cheap")
+    named = upload_active(owner, b"to cheap", store="cheap")
     assert named["stores"] == "cheap"
     assert (multistore.folder / "cheap" / str(named["id"])).read_bytes() == b"to cheap"
 
@@ -116,7 +102,7 @@ def test_upload_to_unknown_or_read_only_store_is_400(owner: Caller, store: str) 
 
 
 def test_reads_follow_weight_then_prefer(owner: Caller, multistore: GlintServer) -> None:
-    image = _active(owner, b"fast-copy")
+    image = upload_active(owner, b"fast-copy")
     _copy_to(multistore, image["id"], "cheap", b"slow-copy")
     url = f"/v2/images/{image['id']}/file"
     assert owner.http.get(f"/v2/images/{image['id']}").json()["stores"] == "fast,cheap"
@@ -132,7 +118,7 @@ def test_reads_follow_weight_then_prefer(owner: Caller, multistore: GlintServer)
 
 
 def test_delete_from_store(owner: Caller, boss: Caller, multistore: GlintServer) -> None:
-    image = _active(boss, b"two copies")
+    image = upload_active(boss, b"two copies")
     _copy_to(multistore, image["id"], "cheap", b"two copies")
     path = f"/v2/stores/cheap/{image['id']}"
     assert owner.http.delete(path).status_code == 404  # cannot see boss's private image
@@ -148,9 +134,9 @@ def test_delete_from_store(owner: Caller, boss: Caller, multistore: GlintServer)
 
 def test_delete_from_store_keeps_data_another_image_uses(boss: Caller,
                                                          multistore: GlintServer) -> None:
-    first = _active(boss, b"shared bytes")
+    first = upload_active(boss, b"shared bytes")
     _copy_to(multistore, first["id"], "cheap", b"shared bytes")
-    second = _active(boss, b"shared bytes")
+    second = upload_active(boss, b"shared bytes")
     shared = multistore.folder / "cheap" / str(first["id"])
     with sqlite3.connect(multistore.folder / "glint.db") as connection:
         connection.execute(
@@ -166,7 +152,7 @@ def test_delete_from_store_keeps_data_another_image_uses(boss: Caller,
 def test_delete_from_store_rules(owner: Caller, boss: Caller) -> None:
     queued = boss.create()
     assert boss.http.delete(f"/v2/stores/fast/{queued['id']}").status_code == 409
-    mine = _active(owner, b"x")
+    mine = upload_active(owner, b"x")
     assert owner.http.delete(f"/v2/stores/fast/{mine['id']}").status_code == 403  # admin only
 
 
@@ -192,7 +178,7 @@ def test_multistore_folder_layout(multistore: GlintServer) -> None:
 
 def test_locations_for_services_and_admins(owner: Caller, boss: Caller,
                                            multistore: GlintServer) -> None:
-    image = _active(owner, b"where am I")
+    image = upload_active(owner, b"where am I")
     path = f"/v2/images/{image['id']}/locations"
     assert owner.http.get(path).status_code == 403
     # Nova asks with the user's token and its own service token: the user's project.
@@ -260,11 +246,15 @@ def test_add_location_checks(owner: Caller, boss: Caller, web: WebServer) -> Non
     path = f"/v2/images/{image['id']}/locations"
     wrong = {"url": url, "validation_data": {"os_hash_algo": "sha512",
                                              "os_hash_value": "0" * 128}}
-    assert boss.http.post(path, json=wrong).status_code == 400
+    # What only the data tells fails the location_import task (202), as in Glance.
+    assert boss.http.post(path, json=wrong).status_code == 202
     assert boss.http.post(path, json={"url": url, "validation_data": {
-        "os_hash_algo": "sha256", "os_hash_value": "0" * 64}}).status_code == 400
+        "os_hash_algo": "sha256", "os_hash_value": "0" * 64}}).status_code == 202
+    assert boss.http.post(path, json={"url": f"{web.url}/missing"}).status_code == 202
+    tasks = boss.http.get(f"/v2/images/{image['id']}/tasks").json()["tasks"]
+    assert [t["status"] for t in tasks] == ["failure"] * 3
+    # No store reads outside its own folders: a request error, no task.
     assert boss.http.post(path, json={"url": "file:///etc/passwd"}).status_code == 400
-    assert boss.http.post(path, json={"url": f"{web.url}/missing"}).status_code == 400
     assert boss.http.post(path, json={"href": url}).status_code == 400
     assert boss.http.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
     assert boss.http.post(path, json={"url": url}).status_code == 202
@@ -273,3 +263,26 @@ def test_add_location_checks(owner: Caller, boss: Caller, web: WebServer) -> Non
     mine = owner.create()
     assert owner.http.post(f"/v2/images/{mine['id']}/locations",
                            json={"url": url}).status_code == 400
+
+
+@pytest.mark.parametrize(("body", "header", "message"), [
+    ({"stores": "fast"}, None, "'stores' must be a non-empty list of store ids"),
+    ({"stores": []}, None, "'stores' must be a non-empty list of store ids"),
+    ({"stores": ["fast", 3]}, None, "'stores' must be a non-empty list of store ids"),
+    ({"stores": ["fast"], "all_stores": True}, None,
+     "'stores' and 'all_stores' cannot be given together"),
+    ({"all_stores": True}, "fast", "'stores' and 'all_stores' cannot be given together"),
+    ({"stores": ["fast"]}, "cheap", "Stores given both in the body and the X-Image-Meta-Store"),
+])
+def test_import_target_stores_are_checked(owner: Caller, body: dict[str, object],
+                                          header: str | None, message: str) -> None:
+    image = owner.http.post("/v2/images", json={"disk_format": "raw",
+                                                "container_format": "bare"}).json()
+    assert owner.http.put(f"/v2/images/{image['id']}/stage", content=b"x" * 512,
+                          headers=OCTET).status_code == 204
+    response = owner.http.post(
+        f"/v2/images/{image['id']}/import",
+        json={"method": {"name": "glance-direct"}, **body},
+        headers={"X-Image-Meta-Store": header} if header else {})
+    assert response.status_code == 400, response.text
+    assert message in response.text

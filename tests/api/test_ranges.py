@@ -38,3 +38,19 @@ def test_legacy_content_range() -> None:
 
 def test_end_is_inclusive() -> None:
     assert ByteRange(10, 10).end == 19
+
+
+@pytest.mark.parametrize("header", [
+    f"bytes=0-{2**63}", f"bytes={2**70}-", f"bytes=-{2**64}", "bytes=0-" + "9" * 5000,
+    "bytes=٠-٩",  # digits, but not ASCII ones
+])
+def test_offsets_are_ascii_and_64_bit(header: str) -> None:
+    with pytest.raises(RangeNotSatisfiable) as raised:
+        parse_range(header, 100)
+    assert raised.value.size == 100
+    with pytest.raises(RangeNotSatisfiable):
+        parse_content_range(header.replace("=", " ") + "/*", 100)
+
+
+def test_the_largest_offset_is_accepted() -> None:
+    assert parse_range(f"bytes=5-{2**63 - 1}", 100) == ByteRange(5, 95)

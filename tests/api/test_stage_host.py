@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,9 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import Caller
+from tests.helpers import OCTET, wait_for_status
 from tests.servers import GLINT, GlintServer, free_port, glint_command, wait_until_up, write_config
-
-OCTET = {"Content-Type": "application/octet-stream"}
 
 
 @contextmanager
@@ -97,10 +95,7 @@ def test_import_through_another_node(nodes: Nodes) -> None:
     response = nodes.two.http.post(f"/v2/images/{image_id}/import",
                                    json={"method": {"name": "glance-direct"}})
     assert response.status_code == 202, response.text
-    deadline = time.monotonic() + 60
-    while shown["status"] != "active" and time.monotonic() < deadline:
-        time.sleep(0.1)
-        shown = nodes.two.http.get(f"/v2/images/{image_id}").json()
+    shown = wait_for_status(nodes.two, image_id, "active")
     assert shown["status"] == "active"
     assert _stage_host(nodes, image_id) is None
     assert nodes.two.http.get(f"/v2/images/{image_id}/file").content == data

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,42 +15,29 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKENDS, Caller
+from tests.helpers import Site, running_site, wait_for_task
 from tests.servers import GlintServer, database, glint_server
-from tests.web import WebServer, nginx
+from tests.web import nginx
 
+DATA = os.urandom(1024 * 1024 + 5)
 POLICY = """\
 "tasks_api_access": "role:admin or role:member"
 "add_task": "role:admin"
 """
 
 
-@dataclass
-class Site:
-    server: GlintServer
-    web: WebServer
-    admin: Caller
-    member: Caller
-    data: bytes
-    database_url: str
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def site(request: pytest.FixtureRequest,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """Glint importing from a local nginx serving disk.raw (DATA)."""
     web_folder = tmp_path_factory.mktemp("nginx-tasks")
     with nginx(web_folder, {}) as web:
-        data = os.urandom(1024 * 1024 + 5)
-        (web.root / "disk.raw").write_bytes(data)
+        (web.root / "disk.raw").write_bytes(DATA)
         folder = tmp_path_factory.mktemp("glint-tasks")
-        extra: dict[str, dict[str, object]] = {
-            "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": web.port},
-            "task": {"task_time_to_live": 2},
-        }
-        with database(request.param, folder) as url, \
-                glint_server(folder, url, extra=extra) as server:
-            yield Site(server, web,
-                       Caller(server.url, uuid.uuid4().hex, ("admin", "member", "reader")),
-                       Caller(server.url, uuid.uuid4().hex, ("member", "reader")), data, url)
+        with database(request.param, folder) as url, running_site(
+                folder, database_url=url, extra={"task": {"task_time_to_live": 2}},
+                web=web) as site:
+            yield site
 
 
 def _legacy(site: Site, caller: Caller, uri: str, **properties: object) -> dict[str, object]:
@@ -64,21 +49,12 @@ def _legacy(site: Site, caller: Caller, uri: str, **properties: object) -> dict[
     return task
 
 
-def _ended(caller: Caller, task_id: object, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task: dict[str, object] = caller.http.get(f"/v2/tasks/{task_id}").json()
-        if task["status"] in ("success", "failure") or time.monotonic() > deadline:
-            return task
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def imported(site: Site) -> list[dict[str, object]]:
     """Three legacy imports, ended."""
     tasks = [_legacy(site, site.admin, f"{site.web.url}/disk.raw", name=f"legacy-{n}")
              for n in range(3)]
-    return [_ended(site.admin, task["id"]) for task in tasks]
+    return [wait_for_task(site.admin, task["id"]) for task in tasks]
 
 
 def test_legacy_import(site: Site, imported: list[dict[str, object]]) -> None:
@@ -89,7 +65,7 @@ def test_legacy_import(site: Site, imported: list[dict[str, object]]) -> None:
     assert task["input"]["import_from"] == f"{site.web.url}/disk.raw"  # type: ignore[index]
     image = site.admin.http.get(f"/v2/images/{image_id}").json()
     assert (image["status"], image["name"], image["disk_format"]) == ("active", "legacy-0", "raw")
-    assert image["os_hash_value"] == hashlib.sha512(site.data).hexdigest()
+    assert image["os_hash_value"] == hashlib.sha512(DATA).hexdigest()
     # The image's own tasks: this one and the web-download import that did the work.
     tasks = site.admin.http.get(f"/v2/images/{image_id}/tasks").json()["tasks"]
     assert {(t["type"], t["status"]) for t in tasks} == {
@@ -99,11 +75,11 @@ def test_legacy_import(site: Site, imported: list[dict[str, object]]) -> None:
 def test_legacy_import_created_pending(site: Site) -> None:
     task = _legacy(site, site.admin, f"{site.web.url}/disk.raw")
     assert task["status"] == "pending" and task["result"] is None
-    assert _ended(site.admin, task["id"])["status"] == "success"
+    assert wait_for_task(site.admin, task["id"])["status"] == "success"
 
 
 def test_legacy_import_failure(site: Site) -> None:
-    task = _ended(site.admin, _legacy(site, site.admin, f"{site.web.url}/missing.raw")["id"])
+    task = wait_for_task(site.admin, _legacy(site, site.admin, f"{site.web.url}/missing.raw")["id"])
     assert task["status"] == "failure"
     assert "404" in str(task["message"])
     # As in Glance, the image of a failed legacy import is deleted.
@@ -216,7 +192,7 @@ def test_list_refuses(site: Site, params: dict[str, str], message: str) -> None:
 
 
 def test_expiry(site: Site) -> None:
-    task = _ended(site.admin, _legacy(site, site.admin, f"{site.web.url}/disk.raw")["id"])
+    task = wait_for_task(site.admin, _legacy(site, site.admin, f"{site.web.url}/disk.raw")["id"])
     expires = datetime.fromisoformat(str(task["expires_at"]).replace("Z", "+00:00"))
     updated = datetime.fromisoformat(str(task["updated_at"]).replace("Z", "+00:00"))
     assert expires - updated == timedelta(hours=2)

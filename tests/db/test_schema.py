@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from glint.db import schema
 from glint.db.models import Base
 from glint.db.session import create_database_engine
+from glint.settings import DatabaseSettings
 from tests.conftest import BACKENDS
 from tests.servers import database
 
@@ -18,7 +19,7 @@ from tests.servers import database
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_migrations_match_models(backend: str, tmp_path: Path) -> None:
     with database(backend, tmp_path) as url:
-        engine = create_database_engine(url)
+        engine = create_database_engine(DatabaseSettings(url=url), maintenance=True)
         try:
             assert schema.current_revision(engine) is None
             assert not schema.is_current(engine)

@@ -5,8 +5,8 @@ from datetime import datetime
 import pytest
 
 from glint.domain.errors import InvalidInput, InvalidTransition
-from glint.domain.image import Image, ImageStatus, Visibility
-from glint.domain.lifecycle import ALLOWED, begin_data, is_listed, transition
+from glint.domain.image import Image, ImageStatus, Location, Visibility
+from glint.domain.lifecycle import ALLOWED, begin_data, deleted_status, is_listed, transition
 
 S = ImageStatus
 
@@ -47,3 +47,28 @@ def test_data_needs_both_formats() -> None:
 
 def test_killed_and_deleted_are_not_listed() -> None:
     assert not is_listed(S.KILLED) and not is_listed(S.DELETED) and is_listed(S.ACTIVE)
+
+
+DATA = [Location(url="file:///images/i", store="file")]
+
+
+@pytest.mark.parametrize("status,locations,delayed,expected", [
+    (S.ACTIVE, DATA, True, S.PENDING_DELETE),
+    (S.ACTIVE, DATA, False, S.DELETED),
+    (S.ACTIVE, [], True, S.DELETED),
+    (S.QUEUED, [], True, S.DELETED),
+    (S.DEACTIVATED, DATA, False, S.DELETED),
+])
+def test_deleted_status(status: ImageStatus, locations: list[Location], delayed: bool,
+                        expected: ImageStatus) -> None:
+    image = _image(locations=list(locations))
+    image.status = status
+    assert deleted_status(image, delayed=delayed) == expected
+
+
+def test_deactivated_image_with_data_cannot_wait_for_the_scrubber() -> None:
+    # Glance's state machine has no deactivated -> pending_delete (400 on DELETE).
+    with pytest.raises(InvalidInput, match="deactivated to pending_delete"):
+        image = _image(locations=list(DATA))
+        image.status = S.DEACTIVATED
+        deleted_status(image, delayed=True)

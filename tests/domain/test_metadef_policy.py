@@ -8,7 +8,11 @@ import pytest
 
 from glint.domain.context import RequestContext
 from glint.domain.errors import Forbidden, NotFound
-from glint.domain.metadef_policy import MetadefPolicy, default_metadef_policy, visible
+from glint.domain.metadef_policy import (
+    MetadefPolicy,
+    default_metadef_policy,
+    namespace_sight,
+)
 from glint.domain.metadefs import Namespace, NamespaceVisibility
 
 MOMENT = datetime(2026, 1, 1)
@@ -45,6 +49,9 @@ def test_default_rules(caller: RequestContext, action: str, target: Namespace | 
 
 
 def test_visibility_before_any_rule() -> None:
+    def visible(ctx: RequestContext, namespace: Namespace) -> bool:
+        return namespace_sight(ctx).admits(namespace)
+
     assert visible(READER, PRIVATE) and visible(STRANGER, PUBLIC) and visible(ADMIN, PRIVATE)
     assert not visible(STRANGER, PRIVATE)
     # Even a policy that lets everyone read cannot reveal another project's private namespace.

@@ -6,7 +6,7 @@ import pytest
 
 from glint.domain.context import RequestContext
 from glint.domain.errors import Forbidden, NotFound
-from glint.domain.image import Image, ImageStatus, Visibility
+from glint.domain.image import Image, ImageStatus, MemberStatus, Visibility
 from glint.domain.policy import Target, can_see, default_policy
 
 MOMENT = datetime(2026, 1, 1)
@@ -35,7 +35,8 @@ NOAUTH = RequestContext(request_id="r", is_admin=True)
     (Visibility.PRIVATE, False, False),
 ])
 def test_stranger_sees(visibility: Visibility, member: bool, seen: bool) -> None:
-    assert can_see(STRANGER, Target(image(visibility), is_image_member=member)) is seen
+    membership = MemberStatus.PENDING if member else None
+    assert can_see(STRANGER, Target(image(visibility), membership=membership)) is seen
 
 
 def test_admins_and_noauth_see_everything() -> None:

@@ -98,8 +98,8 @@ def deployment(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory
     openstack("project", "create", "--domain", "default", "service")
     openstack("user", "create", "--domain", "default", "--password", GLANCE_PASSWORD, "glance")
     openstack("role", "add", "--project", "service", "--user", "glance", "admin")
-    openstack("service", "create", "--name", "glance", "--description", "OpenStack Image",
-              "image")
+    service = openstack("service", "create", "--name", "glance", "--description",
+                        "OpenStack Image", "image", "-f", "value", "-c", "id").strip()
     for interface in ("public", "internal", "admin"):
         openstack("endpoint", "create", "--region", "RegionOne", "image", interface, endpoint)
     (folder / "images").mkdir()
@@ -119,6 +119,9 @@ def deployment(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory
         yield server, openstack
     finally:
         server.stop()
+        # The session's Keystone is shared: Tempest, for one, takes the first service
+        # of type image in the catalog, so this one (and its endpoints) must go.
+        openstack("service", "delete", service)
         mysql(f"DROP DATABASE IF EXISTS {db_name}; DROP USER IF EXISTS '{db_user}'@'localhost';"
               f" DROP USER IF EXISTS '{db_user}'@'%'")
 

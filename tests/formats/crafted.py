@@ -57,9 +57,10 @@ def vmdk_text(create_type: str, extent: str) -> bytes:
 
 
 def vhd(size: int = 32 * MIB) -> bytes:
+    """A dynamic VHD made by qemu, whose geometry (4 heads, 16 sectors) gives `size`."""
     footer = bytearray(512)
-    struct.pack_into(">8sIIQI4sI4sQQ", footer, 0, b"conectix", 2, 0x10000, 512, 0, b"qemu",
-                     0x50003, b"Wi2k", size, size)
+    struct.pack_into(">8sIIQI4sI4sQQHBB", footer, 0, b"conectix", 2, 0x10000, 512, 0, b"qemu",
+                     0x50003, b"Wi2k", size, size, size // 512 // 64, 4, 16)
     return bytes(footer) + bytes(1536)
 
 

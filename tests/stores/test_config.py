@@ -97,3 +97,17 @@ def test_bad_store_configuration_names_the_key(tmp_path: Path, text: str, key: s
     with pytest.raises(ConfigError) as raised:
         load(tmp_path, text)
     assert str(raised.value).startswith(key)
+
+
+def test_store_list_options_take_both_spellings() -> None:
+    from glint.stores.options import BackendConfig, OptionError
+
+    config = BackendConfig("web", "http", "web", {
+        "http_proxy_information": "{http:http://proxy:3128, https:http://proxy:3129}",
+        "filesystem_store_datadirs": "[/a:200, /b:100]\n/c:50",
+        "broken": "[/a, /b"})
+    assert config.listing("http_proxy_information", pairs=True) == [
+        "http:http://proxy:3128", "https:http://proxy:3129"]
+    assert config.listing("filesystem_store_datadirs") == ["/a:200", "/b:100", "/c:50"]
+    with pytest.raises(OptionError, match="broken"):
+        config.listing("broken")

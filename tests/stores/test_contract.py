@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -12,7 +18,9 @@ import pytest
 from glint.domain.image import Location
 from glint.stores.base import (
     READ_CHUNK_SIZE,
+    DataBusy,
     DataNotFound,
+    RecoverableStore,
     SizedStore,
     Store,
     StoreError,
@@ -137,3 +145,98 @@ async def test_rewrite_after_failure(writable: Backend) -> None:
 async def test_ids_must_be_uuids(writable: Backend) -> None:
     with pytest.raises(ValueError):
         await writable_store(writable).write("../../escape", chunks(b"x"))
+
+
+# Recovery: what writes cut by a crash leave ------------------------------------
+
+WRITER = """
+import asyncio, json, os, sys
+from glint.stores.options import BackendConfig
+from glint.stores.registry import build_store
+
+async def body():
+    block = os.urandom(1 << 20)
+    for _ in range(int(sys.argv[3])):
+        yield block
+    print("sent", flush=True)
+    await asyncio.Event().wait()  # the client stalls; the process is killed meanwhile
+
+async def main():
+    name, kind, section, options = json.loads(sys.argv[1])
+    await build_store(BackendConfig(name, kind, section, options)).write(sys.argv[2], body())
+
+asyncio.run(main())
+"""
+
+
+def recoverable_store(backend: Backend) -> RecoverableStore:
+    assert isinstance(backend.store, RecoverableStore)
+    return backend.store
+
+
+async def never_named(location: Location) -> bool:
+    return False
+
+
+async def test_write_of_a_killed_process_is_removed(writable: Backend) -> None:
+    """A process killed in the middle of a write (parts or segments already sent,
+    one in flight) leaves temporary data that `remove_unfinished` removes."""
+    assert writable.config is not None
+    before = writable.contents()
+    image_id = str(uuid.uuid4())
+    config = writable.config
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER,
+         json.dumps([config.name, config.type, config.section, dict(config.options)]),
+         image_id, "13"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "sent"
+        deadline = time.monotonic() + 30
+        while writable.contents() == before:
+            assert time.monotonic() < deadline, "the writer left no trace to clean"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)  # parts or segments in flight land
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert writable.contents() != before
+    removed = await _remove_when_released(recoverable_store(writable), image_id)
+    assert removed
+    assert writable.contents() == before
+    assert await recoverable_store(writable).remove_unfinished(image_id, never_named) == []
+
+
+async def _remove_when_released(store: RecoverableStore, image_id: str) -> list[str]:
+    """remove_unfinished, tried again while the store still sees the dead writer's
+    session (Ceph keeps a dead client's watch on an RBD image for 30 s)."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            return await store.remove_unfinished(image_id, never_named)
+        except DataBusy:
+            assert time.monotonic() < deadline, "the dead writer's session never expired"
+            await asyncio.sleep(2)
+
+
+async def test_published_data_is_removed_unless_named(writable: Backend) -> None:
+    store = writable_store(writable)
+    before = writable.contents()
+    other = await store.write(str(uuid.uuid4()), chunks(b"someone else's"))
+    image_id = str(uuid.uuid4())
+    data = os.urandom(13 * MIB)  # several parts or segments where stores cut data
+    stored = await store.write(image_id, chunks(data[:7 * MIB], data[7 * MIB:]))
+    asked: list[str] = []
+
+    async def named(location: Location) -> bool:
+        asked.append(location.url)
+        return True
+
+    assert await recoverable_store(writable).remove_unfinished(image_id, named) == []
+    assert asked == [stored.location.url]
+    assert await read_all(store, stored.location) == data
+    assert await recoverable_store(writable).remove_unfinished(image_id, never_named)
+    with pytest.raises(DataNotFound):
+        await read_all(store, stored.location)
+    assert await read_all(store, other.location) == b"someone else's"
+    await store.delete(other.location)
+    assert writable.contents() == before

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import OCTET
 from tests.servers import free_port, glint_command, glint_server, write_config
 from tests.stores.backends import S3Server, seaweedfs
 
-OCTET = {"Content-Type": "application/octet-stream"}
 MIB = 1024 * 1024
 
 

@@ -74,14 +74,34 @@ async def test_ids_must_be_uuids(store: FilesystemStore) -> None:
         await store.write("../../escape", chunks(b"x"))
 
 
-def test_prepare_removes_partials_of_dead_processes(store: FilesystemStore) -> None:
-    image_id = str(uuid.uuid4())
-    dead = store.directory / f".{image_id}.999999999.{uuid.uuid4().hex}.partial"
-    alive = store.directory / f".{image_id}.{os.getpid()}.{uuid.uuid4().hex}.partial"
-    dead.write_bytes(b"x")
-    alive.write_bytes(b"y")
+def test_prepare_leaves_partial_files_alone(store: FilesystemStore) -> None:
+    """Another node sharing the directory may be writing them: crash recovery, which
+    knows from the database whose writes died, removes them (remove_unfinished)."""
+    partial = store.directory / f".{uuid.uuid4()}.{uuid.uuid4().hex}.partial"
+    partial.write_bytes(b"x")
     store.prepare()
-    assert not dead.exists() and alive.exists()
+    assert partial.exists()
+
+
+async def test_unfinished_writes_of_one_image_are_removed_in_every_directory(
+        tmp_path: Path) -> None:
+    store = FilesystemStore.from_config(_config(
+        filesystem_store_datadirs=f"{tmp_path / 'a'}:2,{tmp_path / 'b'}:1"))
+    store.prepare()
+    image_id, other = str(uuid.uuid4()), str(uuid.uuid4())
+    left = [tmp_path / "a" / f".{image_id}.{uuid.uuid4().hex}.partial",
+            tmp_path / "b" / f".{image_id}.4242.{uuid.uuid4().hex}.partial",  # older naming
+            tmp_path / "b" / image_id]
+    kept = [tmp_path / "a" / f".{other}.{uuid.uuid4().hex}.partial", tmp_path / "a" / other]
+    for path in left + kept:
+        path.write_bytes(b"x")
+
+    async def never(location: Location) -> bool:
+        return False
+
+    removed = await store.remove_unfinished(image_id, never)
+    assert sorted(removed) == sorted(str(path) for path in left)
+    assert all(path.exists() for path in kept) and not any(path.exists() for path in left)
 
 
 def _config(**options: str) -> BackendConfig:

@@ -60,3 +60,14 @@ async def test_digests_before_the_end_is_an_error() -> None:
     stream = HashingStream(chunks(b"abc"), algorithm="sha512", size_cap=100)
     with pytest.raises(RuntimeError):
         stream.digests()
+
+
+async def test_without_an_algorithm_it_counts_and_caps_but_hashes_nothing() -> None:
+    data = os.urandom(BLOCK_SIZE + 7)
+    stream = HashingStream(chunks(data), algorithm=None, size_cap=1 << 40)
+    assert await drain(stream) == data and stream.size == len(data)
+    with pytest.raises(RuntimeError, match="hashed nothing"):
+        stream.digests()
+    capped = HashingStream(chunks(b"x" * 11, 3), algorithm=None, size_cap=10)
+    with pytest.raises(ImageTooLarge):
+        await drain(capped)

@@ -16,8 +16,8 @@ from glint.stores.base import StoreError, StoreUnreachable, WritableStore
 from glint.stores.http import HttpStore
 from glint.stores.options import BackendConfig, OptionError
 from tests.servers import free_port
-from tests.stores.backends import WebServer
 from tests.stores.test_contract import read_all
+from tests.web import WebServer
 
 
 def _publish(server: WebServer, data: bytes) -> str:

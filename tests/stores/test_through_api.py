@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from tests.servers import GlintServer, glint_server
-from tests.stores.backends import CephCluster, S3Server, SwiftServer, WebServer
+from tests.stores.backends import CephCluster, S3Server, SwiftServer
+from tests.web import WebServer
 
 MIB = 1024 * 1024
 WRITABLE = ["fast", "seaweed", "rgw", "swifty", "ceph"]

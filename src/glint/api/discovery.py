@@ -1,11 +1,11 @@
-"""Versions document, schema documents and the health check."""
+"""Versions document and schema documents."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from glint.api import schema_documents as docs
 from glint.api.deps import services_of
@@ -20,8 +20,9 @@ def _base_url(request: Request) -> str:
 
 
 def _versions(request: Request) -> dict[str, Any]:
-    multistore = services_of(request).stores.multistore
-    return docs.versions_document(_base_url(request), multistore=multistore, cache=False)
+    services = services_of(request)
+    return docs.versions_document(_base_url(request), multistore=services.stores.multistore,
+                                  cache=services.settings.cache.enabled)
 
 
 async def multiple_choices(request: Request) -> Response:
@@ -40,16 +41,8 @@ async def schema(request: Request) -> Response:
     return JSONResponse(documents[name])
 
 
-async def healthcheck(request: Request) -> Response:
-    disable_file = services_of(request).settings.healthcheck.disable_by_file_path
-    if disable_file is not None and disable_file.exists():
-        return PlainTextResponse("DISABLED BY FILE", status_code=503)
-    return PlainTextResponse("OK")
-
-
 routes = [
     resource("/", GET=multiple_choices),
     resource("/versions", GET=versions),
-    resource("/healthcheck", GET=healthcheck),
     resource("/v2/schemas/{name}", GET=schema),
 ]

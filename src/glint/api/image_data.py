@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from glint.api.deps import context_of, run_in_threadpool, services_of
 from glint.api.ranges import ByteRange, parse_content_range, parse_range
 from glint.api.routing import resource
+from glint.api.slow_bodies import limits_of, paced
+from glint.api.zerocopy import DataResponse
 from glint.domain.errors import InvalidInput, UnsupportedMediaType
 
 OCTET_STREAM = "application/octet-stream"
@@ -58,7 +62,8 @@ async def upload(request: Request) -> Response:
     services = services_of(request)
     target = services.placement.upload_target(request.headers.get("x-image-meta-store"))
     await services.data.upload(
-        context_of(request), request.path_params["image_id"], request.stream(),
+        context_of(request), request.path_params["image_id"],
+        paced(request.stream(), limits_of(services.settings.server)),
         expected_size=expected_size, target=target,
     )
     return Response(status_code=204)
@@ -77,23 +82,34 @@ async def download(request: Request) -> Response:
     found = await run_in_threadpool(
         services.data.prepare_download, context_of(request), request.path_params["image_id"]
     )
-    locations = services.placement.ordered(found.image.locations,
-                                           request.query_params.get("prefer"))
+    locations = services.placement.ordered(found.locations, request.query_params.get("prefer"))
     if found.location is None:
         return Response(status_code=204)
     size = found.size or 0
     wanted = _requested_range(request, size)
     headers = {"Content-Type": OCTET_STREAM}
+    cache = services.cache
+    sent = partial(services.data.sent, context_of(request), found.image,
+                   wanted.length if wanted is not None else size)
+    set_aside_of = found.image.id if found.set_aside else None
     if wanted is None:
         headers["Content-Length"] = str(size)
         if found.image.checksum:
             headers["Content-MD5"] = found.image.checksum
-        chunks = await services.placement.open(locations, 0, None)
-        return StreamingResponse(chunks, status_code=200, headers=headers)
+        data = None if cache is None else await cache.open_hit(found.image, 0, None)
+        if data is None:
+            data = await services.placement.open(locations, 0, None, set_aside_of)
+            if cache is not None:
+                data = await cache.filled_while_sent(found.image, data)
+        return DataResponse(data, 200, headers, finished=sent)
     headers["Content-Length"] = str(wanted.length)
     headers["Content-Range"] = f"bytes {wanted.start}-{wanted.end}/{size}"
-    chunks = await services.placement.open(locations, wanted.start, wanted.length)
-    return StreamingResponse(chunks, status_code=206, headers=headers)
+    data = None if cache is None else await cache.open_hit(found.image, wanted.start,
+                                                            wanted.length)
+    if data is None:
+        data = await services.placement.open(locations, wanted.start, wanted.length,
+                                             set_aside_of)
+    return DataResponse(data, 206, headers, finished=sent)
 
 
 routes = [resource("/v2/images/{image_id}/file", GET=download, PUT=upload)]

@@ -23,6 +23,7 @@ from glint.api.validation import ImageValidator
 from glint.domain.image import Image
 from glint.domain.image_rules import check_settable
 from glint.domain.listing import parse_list_query
+from glint.domain.new_image import NewImage
 from glint.services.container import Services
 
 
@@ -42,7 +43,9 @@ async def create_image(request: Request) -> Response:
     for name in body:
         check_settable(name, creating=True)
     _validator(request).check_document(body)
-    image = await run_in_threadpool(services.images.create, context_of(request), body)
+    ctx = context_of(request)
+    new = NewImage.from_body(body, ctx.project_id)
+    image = await run_in_threadpool(services.images.create, ctx, new)
     location = str(request.url_for("image", image_id=image.id))
     headers = {"Location": location}
     if services.imports.methods():

@@ -4,6 +4,7 @@ holding an image's staged data (`relayed_to_stage_host`)."""
 
 from __future__ import annotations
 
+import json
 from functools import partial
 
 from starlette.requests import Request
@@ -13,8 +14,9 @@ from glint.api.deps import context_of, json_body, run_in_threadpool, services_of
 from glint.api.errors import error_response
 from glint.api.image_data import checked_data_size
 from glint.api.routing import resource
+from glint.api.slow_bodies import limits_of, paced
 from glint.domain.image import ImageStatus
-from glint.services.glance_download import RemoteAuth
+from glint.services.imports.glance_download import RemoteAuth
 from glint.services.stage_host import RELAY_MARK, is_elsewhere, relay, self_url
 
 
@@ -30,7 +32,8 @@ async def stage(request: Request) -> Response:
     services = services_of(request)
     server = services.settings.server
     await services.imports.stage(
-        context_of(request), request.path_params["image_id"], request.stream(),
+        context_of(request), request.path_params["image_id"],
+        paced(request.stream(), limits_of(server)),
         expected_size=expected_size,
         stage_host=self_url(server.worker_self_reference_url, server.public_endpoint),
     )
@@ -42,7 +45,8 @@ async def start_import(request: Request) -> Response:
     body = await json_body(request)
     method = body.get("method") if isinstance(body, dict) else None
     if isinstance(method, dict) and method.get("name") == "glance-direct":
-        relayed = await relayed_to_stage_host(request, body=await request.body())
+        # The body was read once, with its size cap: relay the same document.
+        relayed = await relayed_to_stage_host(request, body=json.dumps(body).encode())
         if relayed is not None:
             return relayed
     token, keystone = request.headers.get("x-auth-token"), \

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,6 +28,9 @@ from glint.domain.metadefs import (
     parse_sort,
     parse_visibility,
 )
+
+# What a path segment may hold as it is, besides letters, digits and "_.-~" (RFC 3986 pchar).
+PATH_SEGMENT_SAFE = "!$&'()*+,;=:@"
 
 
 def _name(request: Request) -> str:
@@ -70,8 +73,10 @@ async def create_namespace(request: Request) -> Response:
     body = check_body("namespace", await json_object(request))
     created = await run_in_threadpool(
         services_of(request).metadefs.create_namespace, context_of(request), body)
-    return JSONResponse(namespace_body(created), status_code=201,
-                        headers={"Location": f"{NAMESPACES}/{created.namespace.namespace}"})
+    # Percent-encoded ("OS::Glance::Image" stays as it is): a name may hold CR, LF or
+    # non-Latin-1 text, which a header cannot.
+    location = f"{NAMESPACES}/{quote(created.namespace.namespace, safe=PATH_SEGMENT_SAFE)}"
+    return JSONResponse(namespace_body(created), status_code=201, headers={"Location": location})
 
 
 async def show_namespace(request: Request) -> Response:

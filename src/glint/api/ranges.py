@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from glint.domain.errors import InvalidInput, RangeNotSatisfiable
 
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(?P<first>\d*)\s*-\s*(?P<last>\d*)\s*$")
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?P<first>\d+)-(?P<last>\d+)/(?:\d+|\*)\s*$")
+# Offsets are ASCII digits; more than 19 cannot be a 64-bit offset (see _offset).
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(?P<first>[0-9]*)\s*-\s*(?P<last>[0-9]*)\s*$")
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?P<first>[0-9]+)-(?P<last>[0-9]+)/(?:[0-9]+|\*)\s*$")
+MAX_OFFSET = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,13 @@ def parse_range(header: str, size: int) -> ByteRange:
     if match is None or (not match["first"] and not match["last"]):
         raise RangeNotSatisfiable(f"Invalid range header: {header}", size)
     if not match["first"]:
-        suffix = int(match["last"])
+        suffix = _offset(match["last"], header, size)
         if suffix == 0 or size == 0:
             raise RangeNotSatisfiable(f"Range {header} cannot be satisfied", size)
         start = max(size - suffix, 0)
         return ByteRange(start, size - start)
-    start = int(match["first"])
-    last = int(match["last"]) if match["last"] else size - 1
+    start = _offset(match["first"], header, size)
+    last = _offset(match["last"], header, size) if match["last"] else size - 1
     if start >= size or last < start:
         raise RangeNotSatisfiable(f"Range {header} cannot be satisfied", size)
     return ByteRange(start, min(last, size - 1) - start + 1)
@@ -51,7 +53,16 @@ def parse_content_range(header: str, size: int) -> ByteRange:
     match = _CONTENT_RANGE.match(header)
     if match is None:
         raise RangeNotSatisfiable(f"Invalid Content-Range header: {header}", size)
-    first, last = int(match["first"]), int(match["last"])
+    first, last = _offset(match["first"], header, size), _offset(match["last"], header, size)
     if first >= size or last < first:
         raise RangeNotSatisfiable(f"Range {header} cannot be satisfied", size)
     return ByteRange(first, min(last, size - 1) - first + 1)
+
+
+def _offset(digits: str, header: str, size: int) -> int:
+    """A byte offset of a range header; RangeNotSatisfiable past 64 bits (no data is
+    that large, and an unbounded number of digits is not worth converting)."""
+    if len(digits) > len(str(MAX_OFFSET)) or int(digits) > MAX_OFFSET:
+        raise RangeNotSatisfiable(
+            f"Range {header[:64]} cannot be satisfied: byte offsets end at {MAX_OFFSET}", size)
+    return int(digits)

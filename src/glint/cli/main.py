@@ -9,8 +9,13 @@ import sys
 
 import click
 
+from glint.cli.audit import audit
+from glint.cli.cache import cache
 from glint.cli.metadefs import METADEF_COMMANDS
 from glint.cli.options import ServeOptions, load_settings
+from glint.cli.reap import reap
+from glint.cli.replicate import replicate
+from glint.cli.scrubber import scrubber
 from glint.cli.startup import (
     check_authorization,
     check_port_free,
@@ -21,6 +26,7 @@ from glint.cli.supervisor import LOG_FORMAT
 from glint.config_file import ConfigError
 from glint.db import schema
 from glint.db.session import create_database_engine
+from glint.settings import DatabaseSettings
 from glint.stores.base import StoreError
 from glint.stores.options import OptionError
 from glint.stores.registry import check_registry
@@ -45,6 +51,8 @@ data_dir_option = click.option(
 
 
 @click.group()
+# The installed distribution's version (its metadata), never a copy kept in the code.
+@click.version_option(package_name="glint", message="%(prog)s %(version)s")
 def main() -> None:
     """Glint, an image service that speaks the OpenStack Image (Glance) v2 API."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
@@ -73,7 +81,7 @@ def serve(config_files: tuple[str, ...], data_dir: str | None, host: str | None,
     environment = {**MALLOC_TUNING, **os.environ, supervisor.SETTINGS_ENVIRONMENT_VARIABLE: json.dumps({
         **options.to_json(),
         "server": {"bind_host": server.bind_host, "bind_port": server.bind_port,
-                   "workers": server.workers},
+                   "workers": server.workers, "max_header_line": server.max_header_line},
     })}
     logging.getLogger(__name__).info(
         "Glint serving on http://%s:%d with %d worker(s)",
@@ -81,6 +89,11 @@ def serve(config_files: tuple[str, ...], data_dir: str | None, host: str | None,
     )
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, "-m", "glint.cli.supervisor"], environment)
+
+
+main.add_command(scrubber)
+main.add_command(reap)
+main.add_command(audit)
 
 
 @main.group()
@@ -92,12 +105,12 @@ for metadef_command in METADEF_COMMANDS:
     db.add_command(metadef_command)
 
 
-def _database_url(config_files: tuple[str, ...], data_dir: str | None) -> str:
+def _database_settings(config_files: tuple[str, ...], data_dir: str | None) -> DatabaseSettings:
     try:
         settings = load_settings(ServeOptions(config_files=config_files, data_dir=data_dir))
     except ConfigError as exc:
         raise StartupError(str(exc)) from exc
-    return settings.database.url
+    return settings.database
 
 
 @db.command("sync")
@@ -105,9 +118,10 @@ def _database_url(config_files: tuple[str, ...], data_dir: str | None) -> str:
 @data_dir_option
 def db_sync(config_files: tuple[str, ...], data_dir: str | None) -> None:
     """Create or upgrade the schema to the newest revision."""
-    url = _database_url(config_files, data_dir)
-    ensure_sqlite_directory(url)
-    engine = create_database_engine(url)
+    database = _database_settings(config_files, data_dir)
+    ensure_sqlite_directory(database.url)
+    # Migrations may rewrite whole tables: no statement limit.
+    engine = create_database_engine(database, maintenance=True)
     try:
         schema.upgrade(engine)
         click.echo(f"Database is at revision {schema.current_revision(engine)}")
@@ -122,11 +136,14 @@ def db_sync(config_files: tuple[str, ...], data_dir: str | None) -> None:
 @data_dir_option
 def db_version(config_files: tuple[str, ...], data_dir: str | None) -> None:
     """Print the schema revision the database is at."""
-    url = _database_url(config_files, data_dir)
-    engine = create_database_engine(url)
+    engine = create_database_engine(_database_settings(config_files, data_dir), maintenance=True)
     try:
         click.echo(schema.current_revision(engine) or "None")
     except Exception as exc:
         raise StartupError(f"[database] connection: cannot read the database: {exc}") from exc
     finally:
         engine.dispose()
+
+
+main.add_command(replicate)
+main.add_command(cache)

@@ -16,7 +16,7 @@ import click
 from glint.cli.options import ServeOptions, load_settings
 from glint.cli.startup import prepare_database
 from glint.config_file import ConfigError
-from glint.db.session import Database, create_database_engine
+from glint.db.session import Database, open_database
 from glint.services import metadef_files
 from glint.services.metadef_files import Existing
 
@@ -43,7 +43,8 @@ def _database(config_files: tuple[str, ...], data_dir: str | None) -> Iterator[D
         prepare_database(settings)
     except ConfigError as exc:
         raise MetadefCommandError(str(exc)) from exc
-    database = Database(create_database_engine(settings.database.url))
+    # Loading a large set of definitions may take longer than a request's statement limit.
+    database = open_database(settings.database, maintenance=True)
     try:
         yield database
     finally:

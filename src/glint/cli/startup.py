@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from glint.config_file import ConfigError
 from glint.db import schema
 from glint.db.session import create_database_engine
+from glint.domain.errors import DatabaseUnavailable
 from glint.settings import Settings
 
 
@@ -20,7 +21,7 @@ def prepare_database(settings: Settings) -> None:
     Raises ConfigError with one line an operator can act on.
     """
     ensure_sqlite_directory(settings.database.url)
-    engine = create_database_engine(settings.database.url)
+    engine = create_database_engine(settings.database, maintenance=True)
     try:
         if settings.database.embedded:
             schema.upgrade(engine)
@@ -32,7 +33,7 @@ def prepare_database(settings: Settings) -> None:
                 "database", "connection",
                 f"the database {state}; run `glint db sync` (or `glint-manage db_sync`) first",
             )
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, DatabaseUnavailable) as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         raise ConfigError("database", "connection", f"cannot use the database: {reason}") from exc
     finally:

@@ -37,22 +37,29 @@ def _config(server: dict[str, object]) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         loop="uvloop",
-        http="httptools",
+        http="httptools",  # with limits: see _run_worker
         timeout_keep_alive=30,
     )
 
 
-def _run_worker(config: uvicorn.Config, listener: socket.socket) -> None:
+def _run_worker(config: uvicorn.Config, listener: socket.socket, max_header_line: int) -> None:
+    # httptools with Glint's limits on the request head, imported here in the
+    # worker so that the supervisor stays small.
+    from glint.api.http_protocol import HeadLimits, limited_protocol
+
+    config.http = limited_protocol(HeadLimits(max_header_line=max_header_line))
     uvicorn.Server(config).run(sockets=[listener])
 
 
 class Supervisor:
     """Keeps `count` forked workers serving on one listening socket."""
 
-    def __init__(self, config: uvicorn.Config, listener: socket.socket, count: int) -> None:
+    def __init__(self, config: uvicorn.Config, listener: socket.socket, count: int,
+                 max_header_line: int) -> None:
         self.config = config
         self.listener = listener
         self.count = count
+        self.max_header_line = max_header_line
         self.children: set[int] = set()
         self.stopping = False
 
@@ -63,7 +70,7 @@ class Supervisor:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             code = 0
             try:
-                _run_worker(self.config, self.listener)
+                _run_worker(self.config, self.listener, self.max_header_line)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
                 code = 1
@@ -101,10 +108,11 @@ def main() -> None:
     config = _config(server)
     listener = config.bind_socket()
     workers = int(server["workers"])
+    max_header_line = int(server["max_header_line"])
     if workers == 1:
-        _run_worker(config, listener)
+        _run_worker(config, listener, max_header_line)
         return
-    Supervisor(config, listener, workers).run()
+    Supervisor(config, listener, workers, max_header_line).run()
 
 
 if __name__ == "__main__":

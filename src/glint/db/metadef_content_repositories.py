@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from glint.db.models import MetadefObjectRow, MetadefPropertyRow, MetadefTagRow
 from glint.domain.errors import Conflict, NotFound
+from glint.domain.input_rules import check_text_size, json_text
 from glint.domain.metadefs import MetadefObject, PropertyDefinition, SortDirection, Tag, TagQuery
 
 
@@ -55,10 +56,16 @@ def get_object(session: Session, namespace_id: int, name: str) -> MetadefObject 
 
 
 def _object_values(obj: MetadefObject) -> dict[str, Any]:
+    """The object's columns; InvalidInput when a text passes what every database's
+    text column holds (glint.domain.input_rules)."""
+    what = f"Object {obj.name}"
+    if obj.description is not None:
+        check_text_size(f"{what}'s description", obj.description)
     return {
         "name": obj.name, "description": obj.description,
-        "required": json.dumps(obj.required) if obj.required else None,
-        "json_schema": json.dumps(obj.properties), "updated_at": obj.updated_at,
+        "required": json_text(f"{what}'s required list", obj.required) if obj.required else None,
+        "json_schema": json_text(f"{what}'s properties", obj.properties),
+        "updated_at": obj.updated_at,
     }
 
 
@@ -116,7 +123,7 @@ def _duplicate_property(name: str) -> str:
 
 def insert_property(session: Session, namespace_id: int, prop: PropertyDefinition) -> None:
     session.add(MetadefPropertyRow(
-        namespace_id=namespace_id, name=prop.name, json_schema=json.dumps(prop.definition),
+        namespace_id=namespace_id, name=prop.name, json_schema=_definition_text(prop),
         created_at=prop.created_at, updated_at=prop.updated_at,
     ))
     flush_or_conflict(session, _duplicate_property(prop.name))
@@ -127,7 +134,11 @@ def save_property(session: Session, namespace_id: int, old_name: str, prop: Prop
         raise Conflict(_duplicate_property(prop.name))
     session.execute(update(MetadefPropertyRow).where(
         MetadefPropertyRow.namespace_id == namespace_id, MetadefPropertyRow.name == old_name,
-    ).values(name=prop.name, json_schema=json.dumps(prop.definition), updated_at=prop.updated_at))
+    ).values(name=prop.name, json_schema=_definition_text(prop), updated_at=prop.updated_at))
+
+
+def _definition_text(prop: PropertyDefinition) -> str:
+    return json_text(f"Property {prop.name}'s definition", prop.definition)
 
 
 def delete_property(session: Session, namespace_id: int, name: str) -> bool:

@@ -25,6 +25,7 @@ from glint.db.models import (
     MetadefTagRow,
 )
 from glint.domain.errors import Conflict, NotFound
+from glint.domain.metadef_policy import NamespaceSight
 from glint.domain.metadefs import (
     Association,
     Namespace,
@@ -111,17 +112,22 @@ def _after(marker: MetadefNamespaceRow, key: str, direction: SortDirection) -> C
     return or_(column > value, and_(column == value, MetadefNamespaceRow.id > marker.id))
 
 
+def _seen(sight: NamespaceSight) -> list[ColumnElement[bool]]:
+    """`sight` (NamespaceSight.admits) as SQL conditions."""
+    if sight.everything:
+        return []
+    public = MetadefNamespaceRow.visibility == NamespaceVisibility.PUBLIC
+    if sight.project is None:
+        return [public]
+    return [or_(public, MetadefNamespaceRow.owner == sight.project)]
+
+
 def list_namespaces(
-    session: Session, query: NamespaceQuery, *, project_id: str | None, is_admin: bool
+    session: Session, query: NamespaceQuery, sight: NamespaceSight
 ) -> list[NamespaceContents]:
-    """One page of namespaces the caller may list, each with its resource-type
+    """One page of the namespaces `sight` sees, each with its resource-type
     associations (the rest of the contents left empty); NotFound for an unknown marker."""
-    conditions: list[ColumnElement[bool]] = []
-    if not is_admin:
-        visible = MetadefNamespaceRow.visibility == NamespaceVisibility.PUBLIC
-        if project_id is not None:
-            visible = or_(visible, MetadefNamespaceRow.owner == project_id)
-        conditions.append(visible)
+    conditions = _seen(sight)
     if query.visibility is not None:
         conditions.append(MetadefNamespaceRow.visibility == query.visibility)
     if query.resource_types:

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from glint.db.models import ImagePropertyRow, TaskRow
+from glint.domain.input_rules import json_text
 from glint.domain.task import Task, TaskStatus, TaskType
 
 
@@ -21,18 +22,18 @@ def _to_task(row: TaskRow) -> Task:
         input=json.loads(row.input or "{}"),
         result=json.loads(row.result) if row.result else None,
         message=row.message or "", request_id=row.request_id, user_id=row.user_id,
-        expires_at=row.expires_at,
+        worker=row.worker, expires_at=row.expires_at,
     )
 
 
 def insert_task(session: Session, task: Task) -> None:
     session.add(TaskRow(
         id=task.id, type=task.type, status=task.status, owner=task.owner,
-        image_id=task.image_id, input=json.dumps(task.input),
+        image_id=task.image_id, input=json_text("The task's input", task.input),
         result=json.dumps(task.result) if task.result is not None else None,
         message=task.message, request_id=task.request_id, user_id=task.user_id,
-        expires_at=task.expires_at, created_at=task.created_at, updated_at=task.updated_at,
-        deleted=False,
+        worker=task.worker, expires_at=task.expires_at, created_at=task.created_at,
+        updated_at=task.updated_at, deleted=False,
     ))
     session.flush()
 
@@ -47,9 +48,10 @@ def get_task(session: Session, task_id: str) -> Task | None:
 def change_task(
     session: Session, task_id: str, current: TaskStatus | Iterable[TaskStatus],
     target: TaskStatus, when: datetime, *, unchanged_since: datetime | None = None,
-    **values: Any,
+    held_by: str | None = None, **values: Any,
 ) -> bool:
-    """Guarded status change (optionally also on updated_at); False if it lost the race."""
+    """Guarded status change (optionally also on updated_at, and on the worker
+    running it being `held_by`); False if it lost the race."""
     currents = [current] if isinstance(current, TaskStatus) else list(current)
     statement = update(TaskRow).where(
         TaskRow.id == task_id, TaskRow.deleted.is_(False),
@@ -57,6 +59,8 @@ def change_task(
     )
     if unchanged_since is not None:
         statement = statement.where(TaskRow.updated_at == unchanged_since)
+    if held_by is not None:
+        statement = statement.where(TaskRow.worker == held_by)
     if "result" in values and values["result"] is not None:
         values["result"] = json.dumps(values["result"])
     result = session.execute(statement.values(status=target, updated_at=when, **values))
@@ -137,12 +141,11 @@ def set_task_result(session: Session, task_id: str, result: dict[str, object]) -
     return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def runnable_tasks(session: Session, task_type: TaskType, stalled_before: datetime) -> list[Task]:
-    """Tasks of `task_type` waiting to run, or processing but silent since `stalled_before`."""
+def unfinished_tasks(session: Session, task_type: TaskType) -> list[Task]:
+    """Tasks of `task_type` waiting to run or running."""
     statement = select(TaskRow).where(
         TaskRow.deleted.is_(False), TaskRow.type == task_type,
-        (TaskRow.status == TaskStatus.PENDING)
-        | ((TaskRow.status == TaskStatus.PROCESSING) & (TaskRow.updated_at < stalled_before)),
+        TaskRow.status.in_([str(TaskStatus.PENDING), str(TaskStatus.PROCESSING)]),
     ).order_by(TaskRow.created_at)
     return [_to_task(row) for row in session.scalars(statement)]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from glint.domain.errors import Conflict, Forbidden, InvalidInput, QuotaExceeded
 from glint.domain.image import Image, ImageStatus, Visibility
+from glint.domain.input_rules import check_text_size
 
 # Computed by Glint; a caller naming them gets 403.
 READ_ONLY = frozenset({
@@ -115,7 +116,15 @@ def apply_changes(image: Image, changes: Iterable[Change]) -> None:
             raise Conflict(f"Property {change.name} already present.")
         if not isinstance(change.value, str):
             raise InvalidInput(f"Value of property {change.name} must be a string.")
-        image.properties[change.name] = change.value
+        set_property(image, change.name, change.value)
+
+
+def set_property(image: Image, name: str, value: Any) -> None:
+    """Set a free-form property; InvalidInput when a text value passes
+    MAX_TEXT_BYTES (MariaDB's TEXT, Glance's column type), on every database."""
+    if isinstance(value, str):
+        check_text_size(f"The value of property {name}", value)
+    image.properties[name] = value
 
 
 def check_quotas(image: Image, *, property_quota: int, tag_quota: int) -> None:

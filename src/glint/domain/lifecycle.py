@@ -50,3 +50,15 @@ def begin_data(image: Image, target: ImageStatus) -> ImageStatus:
 def is_listed(status: ImageStatus) -> bool:
     """Killed and deleted images never appear in lists."""
     return status not in (S.KILLED, S.DELETED)
+
+
+def deleted_status(image: Image, *, delayed: bool) -> ImageStatus:
+    """The status DELETE moves `image` to: pending_delete when deletes are
+    delayed and the image has data (locations), as Glance decides; deleted
+    otherwise. Raises InvalidInput when the status forbids it (a deactivated
+    image with delayed deletes: Glance answers 400 then)."""
+    target = S.PENDING_DELETE if delayed and image.locations else S.DELETED
+    try:
+        return transition(image.status, target)
+    except InvalidTransition as exc:
+        raise InvalidInput(str(exc)) from exc

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from glint.domain.errors import InvalidInput
+from glint.domain.input_rules import INT32, INT64, check_integer
 
 SORT_KEYS = (
     "name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at",
@@ -21,7 +22,12 @@ MEMBER_STATUS_FILTERS = ("accepted", "pending", "rejected", "all")
 LIST_FILTER_COLUMNS = ("name", "id", "status", "container_format", "disk_format")
 TIME_FILTER_COLUMNS = ("created_at", "updated_at")
 EQUALITY_COLUMNS = ("owner", "checksum", "os_hash_algo", "os_hash_value")
-INTEGER_COLUMNS = ("min_ram", "min_disk", "virtual_size")
+# Integer filters and the range of the column each is compared with; `size=N`
+# is the image's size, as in Glance (not a property named "size").
+INTEGER_COLUMNS = {"size": INT64, "min_ram": INT32, "min_disk": INT32, "virtual_size": INT64}
+# More `tag=` filters than this are refused: each is one more condition for
+# the database, and no image has more tags than image_tag_quota (128) anyway.
+MAX_TAG_FILTERS = 50
 RESERVED_PARAMETERS = frozenset({
     "limit", "marker", "sort_key", "sort_dir", "sort", "member_status", "visibility", "tag",
     "size_min", "size_max", "protected", "os_hidden",
@@ -88,13 +94,13 @@ def parse_list_query(params: Params, *, default_limit: int, max_limit: int) -> I
     query = ImageQuery(limit=_limit(single.get("limit"), default_limit, max_limit))
     query.marker = single.get("marker")
     query.sort = _sort(params)
-    query.tags = [value for key, value in params if key == "tag"]
+    query.tags = _tags(params)
     query.visibility = _choice(single.get("visibility"), VISIBILITY_FILTERS, "visibility")
     query.member_status = (
         _choice(single.get("member_status"), MEMBER_STATUS_FILTERS, "member_status") or "accepted"
     )
-    query.size_min = _size(single.get("size_min"))
-    query.size_max = _size(single.get("size_max"))
+    query.size_min = _size(single.get("size_min"), "size_min")
+    query.size_max = _size(single.get("size_max"), "size_max")
     hidden = _boolean(single.get("os_hidden"), "os_hidden")
     query.equals["os_hidden"] = False if hidden is None else hidden
     protected = _boolean(single.get("protected"), "protected")
@@ -110,7 +116,7 @@ def parse_list_query(params: Params, *, default_limit: int, max_limit: int) -> I
         elif key in EQUALITY_COLUMNS:
             query.equals[key] = value
         elif key in INTEGER_COLUMNS:
-            query.equals[key] = _integer(value, key)
+            query.equals[key] = check_integer(key, _integer(value, key), INTEGER_COLUMNS[key])
         else:
             query.properties[key] = value
     return query
@@ -155,13 +161,21 @@ def _integer(text: str, name: str) -> int:
         raise InvalidInput(f"Invalid value '{text}' for '{name}' filter: expected an integer.") from None
 
 
-def _size(text: str | None) -> int | None:
+def _size(text: str | None, name: str) -> int | None:
     if text is None:
         return None
     try:
-        return int(text)
+        size = int(text)
     except ValueError:
         raise InvalidInput("Unable to filter on a range with a non-numeric value.") from None
+    return check_integer(name, size, INT64)
+
+
+def _tags(params: Params) -> list[str]:
+    tags = [value for key, value in params if key == "tag"]
+    if len(tags) > MAX_TAG_FILTERS:
+        raise InvalidInput(f"Too many tag filters: at most {MAX_TAG_FILTERS} are allowed.")
+    return tags
 
 
 def split_operator(text: str) -> tuple[str, str]:
@@ -203,7 +217,11 @@ def _time_filter(column: str, text: str) -> TimeFilter:
             f'Bad "{column}" query filter format. Use ISO 8601 DateTime notation.'
         ) from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise InvalidInput(f'"{column}" query filter {value} is outside years 1 to 9999 '
+                               "in UTC.") from None
     return TimeFilter(column, comparison, moment)
 
 

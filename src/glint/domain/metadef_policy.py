@@ -66,12 +66,25 @@ DEFAULT_METADEF_RULES: dict[str, NamespaceRule] = {
 }
 
 
-def visible(ctx: RequestContext, namespace: Namespace) -> bool:
-    """Whether the namespace exists for the caller at all, whatever the
-    policy: admins see every namespace, others public ones and their own."""
-    if ctx.is_admin or namespace.visibility == NamespaceVisibility.PUBLIC:
-        return True
-    return ctx.project_id is not None and namespace.owner == ctx.project_id
+@dataclass(frozen=True)
+class NamespaceSight:
+    """The namespaces a caller sees at all, whatever the policy: every one
+    (`everything`), else public ones and those `project` owns. The domain
+    judges one namespace with `admits`; db/metadef_repositories.py renders
+    the same value as SQL for listings, so the rule is written once."""
+
+    everything: bool
+    project: str | None
+
+    def admits(self, namespace: Namespace) -> bool:
+        if self.everything or namespace.visibility == NamespaceVisibility.PUBLIC:
+            return True
+        return self.project is not None and namespace.owner == self.project
+
+
+def namespace_sight(ctx: RequestContext) -> NamespaceSight:
+    """Admins see every namespace, others public ones and their own project's."""
+    return NamespaceSight(everything=ctx.is_admin, project=ctx.project_id)
 
 
 def not_found(name: str) -> NotFound:
@@ -99,7 +112,7 @@ class MetadefPolicy:
         """The namespace if the caller may take `action` on it. NotFound when
         it is missing, invisible, or the caller may not read it; Forbidden
         when it may be read but not acted on."""
-        if namespace is None or not visible(ctx, namespace):
+        if namespace is None or not namespace_sight(ctx).admits(namespace):
             raise not_found(name)
         if self.allows(action, ctx, namespace):
             return namespace

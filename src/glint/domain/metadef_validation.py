@@ -45,7 +45,7 @@ def _typed(value: str, kind: str | None) -> Any:
     if kind == "object":
         try:
             parsed = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         if not isinstance(parsed, dict):
             raise Violation(f"{value!r} is not a JSON object")

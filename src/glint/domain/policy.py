@@ -14,18 +14,25 @@ from dataclasses import dataclass, field
 
 from glint.domain.context import RequestContext
 from glint.domain.errors import Forbidden, NotFound
-from glint.domain.image import Image, Visibility
+from glint.domain.image import Image, MemberStatus, Visibility
 from glint.domain.metadef_policy import MetadefPolicy, default_metadef_policy
 from glint.domain.property_rules import PropertyProtections
+from glint.domain.visibility import sight_of
 
 
 @dataclass(frozen=True)
 class Target:
-    """What a rule is judged against: the image and the caller's relation to it."""
+    """What a rule is judged against: the image and the caller's relation to it
+    (`membership`: the status of the caller's project as a member of the image,
+    None when it is not one)."""
 
     image: Image | None = None
-    is_image_member: bool = False
+    membership: MemberStatus | None = None
     member_id: str | None = None
+
+    @property
+    def is_image_member(self) -> bool:
+        return self.membership is not None
 
 
 Rule = Callable[[RequestContext, Target], bool]
@@ -46,19 +53,9 @@ def _widely_visible(target: Target) -> bool:
 
 
 def can_see(ctx: RequestContext, target: Target) -> bool:
-    """Whether the image exists for this caller at all (else: 404).
-
-    Admins see everything; others see their own project's images, public and
-    community images, and shared images they are a member of.
-    """
-    image = target.image
-    if image is None:
-        return False
-    if ctx.is_admin or _owns(ctx, target):
-        return True
-    if image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):
-        return True
-    return image.visibility == Visibility.SHARED and target.is_image_member
+    """Whether the image exists for this caller at all (else: 404); the rule
+    itself is domain/visibility.py's `sight_of`."""
+    return target.image is not None and sight_of(ctx).admits(target.image, target.membership)
 
 
 def admin(ctx: RequestContext, target: Target) -> bool:
@@ -137,6 +134,12 @@ DEFAULT_RULES: dict[str, Rule] = {
     "delete_image_location": admin,
     "stores_info_detail": service_api,
     "tasks_api_access": admin,
+    "cache_list": admin,
+    "cache_image": admin,
+    "cache_delete": admin,
+    "cache_clean": admin,
+    "cache_prune": admin,
+    "list_cached_nodes": admin,
     "get_tasks": anyone,
     "get_task": anyone,
     "add_task": anyone,

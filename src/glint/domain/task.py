@@ -58,4 +58,6 @@ class Task:
     message: str = ""
     request_id: str | None = None
     user_id: str | None = None
+    # The owner id of the worker process running the task (glint.db.ownership).
+    worker: str | None = None
     expires_at: datetime | None = None

@@ -19,7 +19,9 @@ class FormatError(Exception):
 @dataclass(frozen=True)
 class SafetyProblem:
     """One failed safety check: `check` is Glance's check name (backing_file,
-    data_file, unknown_features, descriptor, footer, mbr, banned, version)."""
+    data_file, unknown_features, descriptor, footer, mbr, banned, version), or
+    Glint's own "structure": data that claims the format but whose structure
+    the inspector could not follow to the end (broken, or cut short)."""
 
     check: str
     reason: str
@@ -80,8 +82,9 @@ class Inspector(ABC):
     them in `_inspect` (called after every block until `settled`), and answer
     `matches`, `virtual_size` and `safety_problems` once the stream ended.
 
-    Raising FormatError from `_inspect` means "not this format (or a broken
-    one)"; the detector then drops the inspector.
+    Raising FormatError from `_inspect` means the data is not this format or
+    a broken one: the detector drops the inspector when its `matches` says
+    no, and otherwise records the reason in `broken` and stops feeding it.
     """
 
     name = ""
@@ -94,6 +97,7 @@ class Inspector(ABC):
         self.tail: Tail | None = None
         self.total = 0
         self.finished = False
+        self.broken: str | None = None
 
     def add_region(self, name: str, region: Region) -> None:
         if name in self.regions:
@@ -150,7 +154,20 @@ class Inspector(ABC):
         """The disk's size as a guest sees it; 0 when unknown."""
         return self.total
 
+    def problems(self) -> list[SafetyProblem]:
+        """Why data of this format may not be stored: a structure the inspector
+        could not follow (broken, or cut short before a region it needs), else
+        whatever the format's own safety checks find."""
+        if self.broken is not None:
+            return [SafetyProblem("structure", self.broken)]
+        missing = [name for name, region in self.regions.items() if not region.complete]
+        if missing:
+            return [SafetyProblem("structure",
+                                  f"{self.name} image is truncated (no {', '.join(missing)})")]
+        return self.safety_problems()
+
     def safety_problems(self) -> list[SafetyProblem]:
+        """The format's own checks, on complete regions."""
         return []
 
 

@@ -2,8 +2,10 @@
 
 `Detection.feed` takes the blocks of an upload as they pass (the caller
 hands each block over once; nothing is re-read), `finish` marks the end.
-An inspector that finds the data broken for its format drops out; the
-others report whether the data matches them.
+An inspector that finds the data is not its format drops out; one whose
+format the data claims (by its signature) but whose structure is broken
+stays, marked `broken`, and fails its safety checks. Only FormatError is an
+inspector's own verdict: any other exception is a defect and propagates.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class Detection:
         for inspector in list(self._busy):
             try:
                 inspector.feed(view, start)
-            except (FormatError, ValueError, IndexError) as exc:  # struct.error is a ValueError
-                self._drop(inspector, exc)
+            except FormatError as exc:
+                self._reject(inspector, exc)
                 continue
             if inspector.settled and inspector.tail is None:
                 self._busy.remove(inspector)
@@ -69,16 +71,24 @@ class Detection:
         self.finished = True
         for inspector in list(self.inspectors):
             inspector.total = self.position
+            if inspector.broken is not None:
+                continue
             try:
                 inspector.finish()
-            except (FormatError, ValueError, IndexError) as exc:
-                self._drop(inspector, exc)
+            except FormatError as exc:
+                self._reject(inspector, exc)
 
-    def _drop(self, inspector: Inspector, exc: Exception) -> None:
-        log.debug("data is not %s: %s", inspector.name, exc)
-        self.inspectors.remove(inspector)
+    def _reject(self, inspector: Inspector, exc: FormatError) -> None:
+        """The inspector found the data broken for its format: the data is
+        still that format when it carries its signature, else it is not."""
         if inspector in self._busy:
             self._busy.remove(inspector)
+        if inspector.matches:
+            log.debug("data is broken %s: %s", inspector.name, exc)
+            inspector.broken = str(exc)
+            return
+        log.debug("data is not %s: %s", inspector.name, exc)
+        self.inspectors.remove(inspector)
 
     @property
     def size(self) -> int:
@@ -88,14 +98,7 @@ class Detection:
         """Every format the data matches; just raw when no richer one does."""
         if not self.finished:
             raise RuntimeError("matches() called before finish()")
-        found = []
-        for inspector in self.inspectors:
-            try:
-                if inspector.matches:
-                    found.append(inspector)
-            except (FormatError, ValueError, IndexError) as exc:
-                log.debug("data is not %s: %s", inspector.name, exc)
-        return found or [self.raw]
+        return [inspector for inspector in self.inspectors if inspector.matches] or [self.raw]
 
 
 def inspect_bytes(data: bytes, block_size: int = 4 << 20,

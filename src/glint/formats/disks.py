@@ -84,9 +84,17 @@ class QedInspector(Inspector):
 
 class VhdInspector(Inspector):
     """Microsoft VHD (qemu's "vpc"), dynamic or differencing: a copy of the
-    footer opens the file. A fixed VHD (footer only at the end) reads as raw."""
+    footer opens the file. A fixed VHD (footer only at the end) reads as raw.
+
+    The virtual size is the one qemu gives the guest: the disk geometry
+    (cylinders x heads x sectors), except for the tools known to write the
+    exact size in "current size" (Hyper-V, disk2vhd, XenServer, XenConverter,
+    qemu with force_size) or when the geometry is the largest VHD allows.
+    """
 
     name = "vhd"
+    CURRENT_SIZE_CREATORS = (b"win ", b"qem2", b"d2v ", b"CTXS", b"tap\x00")
+    MAX_GEOMETRY = 65535 * 16 * 255
 
     def __init__(self) -> None:
         super().__init__()
@@ -100,9 +108,12 @@ class VhdInspector(Inspector):
     def virtual_size(self) -> int:
         if not (self.has("footer") and self.matches):
             return 0
-        # "Current size" of the footer, which qemu-img reports.
-        size: int = struct.unpack_from(">Q", self.region("footer").data, 48)[0]
-        return size
+        footer = self.region("footer").data
+        current_size, cylinders, heads, sectors = struct.unpack_from(">QHBB", footer, 48)
+        geometry: int = cylinders * heads * sectors
+        if bytes(footer[28:32]) in self.CURRENT_SIZE_CREATORS or geometry == self.MAX_GEOMETRY:
+            return int(current_size) // 512 * 512
+        return geometry * 512
 
 
 def _guid(text: str) -> bytes:
@@ -150,6 +161,10 @@ class VhdxInspector(Inspector):
             entry = 16 + index * 32
             if table[entry:entry + 16] == self.METADATA_REGION:
                 offset = struct.unpack_from("<Q", table, entry + 16)[0]
+                if offset < self.REGION_TABLE + len(table):
+                    # The spec puts regions at 1 MiB or beyond; one before the end of
+                    # the table would lie in data that has already streamed past.
+                    raise FormatError("VHDX metadata region lies before the region table's end")
                 # Only the table (header and up to 2047 entries) is needed.
                 self.add_region("metadata", Region(offset, 32 * (self.MAX_ENTRIES + 1),
                                                    min_length=32))
@@ -172,6 +187,9 @@ class VhdxInspector(Inspector):
             entry = 32 + index * 32
             if metadata.data[entry:entry + 16] == self.VIRTUAL_DISK_SIZE:
                 item_offset = struct.unpack_from("<I", metadata.data, entry + 16)[0]
+                if item_offset < needed:
+                    # The spec puts items at 64 KiB or beyond, after the table.
+                    raise FormatError("VHDX virtual disk size lies inside the metadata table")
                 self.add_region("size", Region(metadata.offset + item_offset, 8))
                 return
         raise FormatError("VHDX metadata has no virtual disk size")

@@ -42,9 +42,10 @@ class Verdict:
     virtual_size: int | None
 
 
-def _chosen(matches: list[Inspector]) -> Inspector | None:
-    """The one format of the data; None when several match (ambiguous).
-    A bootable ISO may carry a GPT in its system area: ISO wins."""
+def choose(matches: list[Inspector]) -> Inspector | None:
+    """The one format of the data among the inspectors that match it; None
+    when several match (ambiguous). A bootable ISO may carry a GPT in its
+    system area: ISO wins."""
     names = {inspector.name: inspector for inspector in matches}
     if set(names) == {"iso", "gpt"}:
         return names["iso"]
@@ -52,7 +53,7 @@ def _chosen(matches: list[Inspector]) -> Inspector | None:
 
 
 def _check_safety(inspector: Inspector, disk_format: str, rules: FormatRules) -> None:
-    problems = inspector.safety_problems()
+    problems = inspector.problems()
     if not problems:
         return
     fatal = {p.check for p in problems} - rules.gpt_safety_checks_nonfatal
@@ -75,7 +76,7 @@ def judge(detection: Detection, disk_format: str, rules: FormatRules) -> Verdict
     not match `disk_format` and `require_image_format_match` is on.
     """
     matches = detection.matches()
-    inspector = _chosen(matches)
+    inspector = choose(matches)
     if inspector is None:
         for candidate in matches:
             _check_safety(candidate, disk_format, rules)

@@ -15,6 +15,7 @@ from glint.formats.base import FormatError, Inspector, Region, SafetyProblem, Ta
 
 SAFE_CREATE_TYPES = frozenset({"monolithicsparse", "streamoptimized"})
 EXTENT_ACCESS = ("rw", "rdonly", "noaccess")
+CREATE_TYPE = 'createtype="'
 
 
 class VmdkInspector(Inspector):
@@ -44,9 +45,9 @@ class VmdkInspector(Inspector):
     def _classify(self) -> None:
         header = bytes(self.region("header").data)
         if header[:4] == self.MAGIC:
+            self.sparse = True
             if len(header) < self.HEADER:
                 raise FormatError("VMDK header is truncated")
-            self.sparse = True
             _magic, version, _flags, _capacity, _grain, desc_sector, desc_sectors = \
                 struct.unpack_from("<4sIIQQQQ", header, 0)
             if version not in (1, 2, 3):
@@ -61,7 +62,12 @@ class VmdkInspector(Inspector):
                 self.tail = Tail(1536)
         elif header and _is_text(header):
             self.sparse = False
-            self.add_region("descriptor", Region(0, self.DESCRIPTOR_MAX))
+            self.regions["header"].length = len(header)
+            # The descriptor starts at 0, in bytes that have already passed:
+            # it begins with what the header region holds.
+            descriptor = Region(0, self.DESCRIPTOR_MAX)
+            descriptor.data += header
+            self.add_region("descriptor", descriptor)
         else:
             self.sparse = False
             self.regions["header"].length = len(self.regions["header"].data)
@@ -82,10 +88,10 @@ class VmdkInspector(Inspector):
         text = self.descriptor_text()
         if text is None:
             return None
-        start = text.find('createtype="')
+        start = text.find(CREATE_TYPE)
         if start < 0:
             return None
-        start += len('createtype="')
+        start += len(CREATE_TYPE)
         end = text.find('"', start)
         if end < 0 or end - start >= 64:
             return None
@@ -95,7 +101,10 @@ class VmdkInspector(Inspector):
     def matches(self) -> bool:
         if self.sparse:
             return True
-        return self.sparse is False and self.create_type() is not None
+        # Text naming a create type is a descriptor, even when the type cannot be
+        # read (unterminated, too long): then it is refused, never taken for raw.
+        text = self.descriptor_text()
+        return self.sparse is False and text is not None and CREATE_TYPE in text
 
     @property
     def virtual_size(self) -> int:

@@ -1,16 +1,15 @@
 """Uploading and downloading image data.
 
-An upload moves the image queued -> saving with a guarded update, streams
-the body through `HashingStream` into the default store, then saving ->
-active with size, hashes and location in one guarded update. Any failure on
-the way removes what the store wrote and puts the image back to queued, so
-the client can simply retry.
-
-Bare images are format-inspected in the same pass (`glint.formats`): every
-chunk is shown to the inspectors on its way to the hashes and the store, and
-once the data is stored the verdict decides; data that does not match its
-disk_format, or could make qemu-img open host files, is deleted again and
-the upload fails with InvalidImageData (415), the image queued.
+An upload moves the image queued -> saving with a guarded update, recording
+the write (glint.services.data_writes), streams the body into the default
+store with `ingest` (hashed, capped, bare images format-inspected in the
+same pass), then saving -> active with size, hashes and location in one
+guarded update that ends the write. Data that does not match its
+disk_format, or could make qemu-img open host files, is never published and
+the upload fails with InvalidImageData (415). Any failure on the way removes
+what the store wrote and puts the image back to queued, so the client can
+simply retry; if the server dies instead, crash recovery does the same
+(glint.services.recovery).
 """
 
 from __future__ import annotations
@@ -18,33 +17,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 
+from glint.db import audit_repositories as audit_repo
 from glint.db import repositories as repo
 from glint.domain import lifecycle
 from glint.domain.context import RequestContext
-from glint.domain.errors import (
-    Conflict,
-    Forbidden,
-    InvalidImageData,
-    StorageFull,
-    StoreUnavailable,
-)
+from glint.domain.copy_checks import servable
+from glint.domain.errors import Conflict, Forbidden
 from glint.domain.image import Image, ImageStatus, Location
-from glint.formats.detect import Detection
-from glint.formats.verdict import FormatRejected, FormatRules, judge
-from glint.services.images import ImageServices, now
-from glint.stores.base import StoredData, StoreError, StoreFull, WritableStore
-from glint.stores.hashing import Digests, HashingStream, ImageTooLarge
+from glint.domain.writes import DataWrite, WriteKind
+from glint.events import payloads
+from glint.events.publisher import Priority
+from glint.services.clock import now
+from glint.services.data_writes import DataWrites
+from glint.services.images import ImageServices
+from glint.services.ingest import Ingested, IngestRules, discard, format_check, ingest
+from glint.services.quotas import Quotas, Reservation, ReservationKind
+from glint.stores.base import WritableStore
+from glint.stores.hashing import ImageTooLarge
 from glint.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
-
-UPLOAD_HEARTBEAT = timedelta(seconds=30)
-STALLED_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -52,12 +49,19 @@ class Download:
     image: Image
     location: Location | None
     size: int | None
+    # The copies to read, in order: the image's locations less those the
+    # integrity auditor recorded bad (glint.domain.copy_checks.servable).
+    locations: list[Location] = field(default_factory=list)
+    # Whether the auditor's verdicts set copies aside (NoGoodCopy if the rest fail).
+    set_aside: bool = False
 
 
 @dataclass
 class ImageDataServices:
     images: ImageServices
     stores: StoreRegistry
+    writes: DataWrites
+    quotas: Quotas
 
     async def upload(
         self,
@@ -74,94 +78,70 @@ class ImageDataServices:
         cap = self.images.api.image_size_cap
         if expected_size is not None and expected_size > cap:
             raise ImageTooLarge(cap)
-        image = await run_in_threadpool(self._begin_upload, ctx, image_id)
         store = target or self.stores.default_store()
-        detection = self._detection_for(image)
-        stream = HashingStream(
-            _inspected(body, detection) if detection else body,
-            algorithm=self.images.api.hashing_algorithm, size_cap=cap,
-            expected_size=expected_size,
-        )
-        heartbeat = asyncio.create_task(self._heartbeat(image.id))
+        reservation = await self._reserve(ctx, image_id, expected_size)
         try:
-            stored = await store.write(image.id, stream.blocks(), size_hint=expected_size)
-        except StoreFull as exc:
-            await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
-            raise StorageFull(f"Image storage is full: {exc.message}") from exc
-        except StoreError as exc:
-            await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
-            log.error("upload of image %s to store %s failed: %s", image.id, exc.store, exc.message)
-            raise StoreUnavailable(f"Image storage failed: {exc.message}", exc.store) from exc
+            image, write = await run_in_threadpool(self._begin_upload, ctx, image_id,
+                                                   store.name)
         except BaseException:
-            await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
+            if reservation is not None:
+                await asyncio.shield(reservation.release())
+            raise
+        rules = IngestRules(size_cap=cap, algorithm=self.images.api.hashing_algorithm,
+                            declared_size=expected_size,
+                            formats=format_check(image, self.images.api),
+                            before_publish=partial(self.writes.confirm, write),
+                            quota=reservation)
+        events = self.images.events
+        saving = replace(image, status=ImageStatus.SAVING)
+        events.emit("image.update", lambda: payloads.image(saving))
+        backend = store.name if self.stores.multistore else None
+        events.emit("image.prepare", lambda: payloads.image_with_imports(saving, backend))
+        heartbeat = asyncio.create_task(self.writes.heartbeat(write))
+        try:
+            ingested = await ingest(image.id, body, store, rules)
+        except BaseException as exc:
+            await asyncio.shield(self._abort_upload(write, reservation=reservation))
+            self._upload_failed(image, exc)
             raise
         finally:
             heartbeat.cancel()
         try:
-            virtual_size = self._virtual_size(image, detection)
-            return await run_in_threadpool(
-                self._finish_upload, image.id, stored, stream.digests(), virtual_size
-            )
-        except BaseException:
-            await asyncio.shield(store.delete(stored.location))
-            await asyncio.shield(run_in_threadpool(self._abort_upload, image.id))
+            active = await run_in_threadpool(self._finish_upload, write, ingested, reservation)
+        except BaseException as exc:
+            await asyncio.shield(self._abort_upload(write, store, ingested.location,
+                                                    reservation))
+            self._upload_failed(image, exc)
             raise
+        events.emit("image.upload", lambda: payloads.image_with_imports(active))
+        events.emit("image.activate", lambda: payloads.image(active))
+        events.emit("image.update", lambda: payloads.image(active))
+        return active
 
-    def _detection_for(self, image: Image) -> Detection | None:
-        """Inspectors for the upload; only bare images are inspected, as in Glance."""
-        if image.container_format != "bare":
+    def _upload_failed(self, image: Image, exc: BaseException) -> None:
+        """Glance's image.upload error notification: its payload is a message."""
+        if isinstance(exc, Exception):
+            self.images.events.emit("image.upload", partial(payloads.upload_failure, image.id, exc),
+                                    Priority.ERROR)
+
+    async def _reserve(self, ctx: RequestContext, image_id: str,
+                       declared: int | None) -> Reservation | None:
+        """The upload's quota reservation, for the image's owner (None: no quota)."""
+        if not self.quotas.enabled:
             return None
-        return Detection(frozenset(self.images.api.vmdk_allowed_types))
+        owner = await run_in_threadpool(self._owner_of, ctx, image_id)
+        return await self.quotas.reserve(owner, image_id, ReservationKind.UPLOAD, declared)
 
-    def _virtual_size(self, image: Image, detection: Detection | None) -> int | None:
-        """The verdict on inspected data: its virtual size, or InvalidImageData."""
-        if detection is None:
-            return None
-        api = self.images.api
-        rules = FormatRules(
-            require_image_format_match=api.require_image_format_match,
-            gpt_safety_checks_nonfatal=frozenset(api.gpt_safety_checks_nonfatal),
-        )
-        try:
-            verdict = judge(detection, image.disk_format or "", rules)
-        except FormatRejected as exc:
-            log.warning("upload to image %s rejected: %s", image.id, exc.message)
-            raise InvalidImageData(exc.message) from exc
-        return verdict.virtual_size
+    def _owner_of(self, ctx: RequestContext, image_id: str) -> str | None:
+        with self.images.db.reading() as session:
+            image, _ = self.images.load_visible(session, ctx, image_id, details=False)
+            return image.owner
 
-    async def _heartbeat(self, image_id: str) -> None:
-        """Show that this upload is alive, so recovery never mistakes it for a dead one."""
-        while True:
-            await asyncio.sleep(UPLOAD_HEARTBEAT.total_seconds())
-            await run_in_threadpool(self._touch_saving, image_id)
-
-    def _touch_saving(self, image_id: str) -> None:
+    def _begin_upload(self, ctx: RequestContext, image_id: str,
+                      store: str) -> tuple[Image, DataWrite]:
         with self.images.db.writing() as session:
-            repo.change_status(session, image_id, ImageStatus.SAVING, ImageStatus.SAVING, now())
-
-    def recover_stalled_uploads(self) -> int:
-        """Put back to queued the images whose upload died with its process.
-
-        An upload in progress touches its image every UPLOAD_HEARTBEAT; one
-        silent for STALLED_AFTER is dead (its server crashed or was killed).
-        Returns how many images were recovered.
-        """
-        with self.images.db.writing() as session:
-            stalled = repo.stalled_images(session, ImageStatus.SAVING, now() - STALLED_AFTER)
-            for image_id in stalled:
-                repo.change_status(
-                    session, image_id, ImageStatus.SAVING, ImageStatus.QUEUED, now(),
-                    size=None, virtual_size=None, checksum=None, os_hash_algo=None,
-                    os_hash_value=None,
-                )
-        for image_id in stalled:
-            log.warning("image %s was left saving by a server that stopped; it is queued again",
-                        image_id)
-        return len(stalled)
-
-    def _begin_upload(self, ctx: RequestContext, image_id: str) -> Image:
-        with self.images.db.writing() as session:
-            image, target = self.images.load_visible(session, ctx, image_id, details=False)
+            image, target = self.images.load_visible(
+                session, ctx, image_id, details=self.images.events.wants("image.prepare"))
             self.images.policy.enforce("upload_image", ctx, target)
             if image.status != ImageStatus.QUEUED:
                 raise Conflict(
@@ -169,58 +149,70 @@ class ImageDataServices:
                     "queued image"
                 )
             lifecycle.begin_data(image, ImageStatus.SAVING)
+            image.updated_at = now()
             if not repo.change_status(session, image.id, ImageStatus.QUEUED, ImageStatus.SAVING,
-                                      now()):
+                                      image.updated_at):
                 raise Conflict(f"Image {image.id} is already receiving data")
-            return image
+            return image, self.writes.begin(session, image.id, WriteKind.UPLOAD, store)
 
-    def _finish_upload(
-        self, image_id: str, stored: StoredData, digests: Digests, virtual_size: int | None
-    ) -> Image:
+    def _finish_upload(self, write: DataWrite, ingested: Ingested,
+                       reservation: Reservation | None) -> Image:
+        assert ingested.digests is not None
         with self.images.db.writing() as session:
-            activated = repo.change_status(
-                session, image_id, ImageStatus.SAVING, ImageStatus.ACTIVE, now(),
-                size=digests.size, virtual_size=virtual_size, checksum=digests.checksum,
-                os_hash_algo=digests.os_hash_algo, os_hash_value=digests.os_hash_value,
-            )
-            if not activated:
-                raise Conflict(f"Image {image_id} was deleted while its data was uploaded")
-            repo.set_locations(session, image_id, [stored.location])
-            image = repo.get_image(session, image_id)
+            self.writes.end(session, write)
+            if reservation is not None:
+                reservation.settle(session)
+            if not repo.activate(session, write.image_id, ImageStatus.SAVING, now(),
+                                 ingested.digests, ingested.virtual_size):
+                raise Conflict(f"Image {write.image_id} was deleted while its data was uploaded")
+            repo.set_locations(session, write.image_id, [ingested.location])
+            image = repo.get_image(session, write.image_id)
             assert image is not None
             return image
 
-    def _abort_upload(self, image_id: str) -> None:
-        """Put an image whose upload failed back to queued (a no-op if it moved on)."""
-        with self.images.db.writing() as session:
-            repo.change_status(
-                session, image_id, ImageStatus.SAVING, ImageStatus.QUEUED, now(),
-                size=None, virtual_size=None, checksum=None, os_hash_algo=None, os_hash_value=None,
-            )
+    async def _abort_upload(self, write: DataWrite, store: WritableStore | None = None,
+                            published: Location | None = None,
+                            reservation: Reservation | None = None) -> None:
+        """End a failed upload: the image back to queued, its quota reservation
+        released, and the data the store `published` (if any) removed first. Nothing
+        else is done if another process took the write over: that one removes the data."""
+        if reservation is not None:
+            await reservation.release()
+        if published is not None and store is not None:
+            if not await run_in_threadpool(self.writes.still_ours, write):
+                return
+            await discard(store, published, write.image_id)
+        await run_in_threadpool(self.writes.give_up, write, ImageStatus.SAVING)
 
     def prepare_download(self, ctx: RequestContext, image_id: str) -> Download:
-        """Check the caller may download; returns where the data is (None: no data)."""
+        """Check the caller may download; returns where the data is (None: no data).
+
+        Raises NoGoodCopy when every copy is recorded as not matching the image."""
         with self.images.db.reading() as session:
             image, target = self.images.load_visible(session, ctx, image_id, details=False)
             self.images.policy.enforce("download_image", ctx, target)
+            has_data = bool(image.locations) and image.status in (
+                ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
+            bad = audit_repo.bad_copies(session, image.id) if has_data else {}
         if image.status == ImageStatus.DEACTIVATED and not ctx.is_admin:
             raise Forbidden(
                 "The requested image has been deactivated. Image data download is forbidden."
             )
-        if not image.locations or image.status not in (
-            ImageStatus.ACTIVE, ImageStatus.DEACTIVATED
-        ):
+        if not has_data:
             return Download(image=image, location=None, size=None)
-        return Download(image=image, location=image.locations[0], size=image.size)
+        locations = servable(image.id, image.locations, bad)
+        return Download(image=image, location=locations[0], size=image.size,
+                        locations=locations, set_aside=bool(bad))
+
+    def sent(self, ctx: RequestContext, image: Image, expected: int, bytes_sent: int) -> None:
+        """A download ended: Glance's image.send, as an error when fewer bytes
+        than `expected` went out."""
+        priority = Priority.INFO if bytes_sent == expected else Priority.ERROR
+        self.images.events.emit("image.send", lambda: payloads.image_send(
+            image, bytes_sent, receiver_project=ctx.project_id, receiver_user=ctx.user_id),
+            priority)
 
     def read(self, location: Location, start: int, length: int | None) -> AsyncIterator[bytes]:
         store = self.stores.for_location(location)
         return store.read(location, start, length)
 
-
-async def _inspected(chunks: AsyncIterator[bytes], detection: Detection) -> AsyncIterator[bytes]:
-    """Pass the chunks on unchanged, showing each to the format inspectors."""
-    async for chunk in chunks:
-        detection.feed(chunk)
-        yield chunk
-    detection.finish()

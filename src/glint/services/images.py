@@ -7,73 +7,54 @@ them in a worker thread. Each one is one unit of work.
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session
 
 from glint.db import repositories as repo
-from glint.db.session import Database
+from glint.db.session import Database, retried
 from glint.domain import image_rules, lifecycle, location_rules
 from glint.domain.context import RequestContext
 from glint.domain.errors import Conflict, Forbidden, NotFound
 from glint.domain.image import Image, ImageStatus, Location, Visibility
 from glint.domain.listing import ImageQuery
-from glint.domain.policy import Policy, Target, can_see
+from glint.domain.new_image import NewImage
+from glint.domain.policy import Policy, Target
 from glint.domain.property_rules import PropertyOperation, operations_of_patch
+from glint.domain.visibility import sight_of
+from glint.events import payloads
+from glint.events.publisher import Publisher
+from glint.services.clock import now as now  # the import modules still take it from here
+from glint.services.image_access import ImageAccess
 from glint.services.import_progress import SHOWN_AS as PROGRESS_PROPERTY
 from glint.services.import_progress import progress_of
 from glint.services.metadef_checks import check_image_properties
-from glint.settings import ApiSettings
+from glint.services.quotas import Quotas, Reservation
+from glint.settings import ApiSettings, NotificationSettings
 
 log = logging.getLogger(__name__)
 
 
-def now() -> datetime:
-    """Timestamps are naive UTC with microseconds, as stored."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def parse_image_id(image_id: str) -> str:
-    """Canonical form of an image id; NotFound for anything that is not a UUID."""
-    try:
-        return str(uuid.UUID(image_id))
-    except ValueError:
-        raise NotFound(f"No image found with ID {image_id}") from None
-
-
 @dataclass
 class ImageServices:
+    """Image metadata use cases. `db`, `policy` and `api` are also read by the
+    import modules, until they take their own dependencies."""
+
     db: Database
     policy: Policy
     api: ApiSettings
-
-    # Loading ---------------------------------------------------------------
-
-    def target(self, session: Session, ctx: RequestContext, image: Image) -> Target:
-        is_member = False
-        if ctx.project_id is not None and image.owner != ctx.project_id:
-            is_member = repo.get_member(session, image.id, ctx.project_id) is not None
-        return Target(image=image, is_image_member=is_member)
+    access: ImageAccess
+    # Notifications, emitted after each change is committed (glint.events).
+    events: Publisher = field(default_factory=lambda: Publisher(NotificationSettings()))
+    # Unified limits' image_count_total on create (glint.services.quotas).
+    quotas: Quotas | None = None
 
     def load_visible(
         self, session: Session, ctx: RequestContext, image_id: str, *, details: bool = True
     ) -> tuple[Image, Target]:
-        """The image if this caller may see it; NotFound otherwise (never 403).
-
-        Without `details`, properties and tags are not loaded (for calls that
-        only need the image's columns and locations)."""
-        image = repo.get_image(session, parse_image_id(image_id), details=details)
-        if image is None:
-            raise NotFound(f"No image found with ID {image_id}")
-        target = self.target(session, ctx, image)
-        if not can_see(ctx, target):
-            raise NotFound(f"No image found with ID {image_id}")
-        self.policy.enforce("get_image", ctx, target)
-        return image, target
+        """ImageAccess.load_visible (NotFound unless the caller sees the image)."""
+        return self.access.load_visible(session, ctx, image_id, details=details)
 
     # Use cases -------------------------------------------------------------
 
@@ -104,30 +85,15 @@ class ImageServices:
     def list_images(self, ctx: RequestContext, query: ImageQuery) -> list[Image]:
         self.policy.enforce("get_images", ctx, Target())
         with self.db.reading() as session:
-            images = repo.list_images(
-                session, query, project_id=ctx.project_id, is_admin=ctx.is_admin
-            )
+            images = repo.list_images(session, query, sight_of(ctx))
         return [self.readable(ctx, image) for image in images]
 
-    def create(self, ctx: RequestContext, body: dict[str, Any]) -> Image:
-        """Create a queued image from a body the HTTP edge has checked against the
-        image schema and for read-only and reserved names."""
-        created = now()
-        image = Image(
-            id=str(body["id"]) if body.get("id") else str(uuid.uuid4()),
-            status=ImageStatus.QUEUED,
-            visibility=Visibility(body.get("visibility", Visibility.SHARED)),
-            created_at=created,
-            updated_at=created,
-            owner=body.get("owner", ctx.project_id),
-        )
-        for name, value in body.items():
-            if name in ("id", "owner", "visibility") or name in image_rules.IGNORED_ON_CREATE:
-                continue
-            if name in image_rules.BASE_ATTRIBUTES:
-                image_rules.apply_base(image, name, value)
-            else:
-                image.properties[name] = value
+    @retried
+    def create(self, ctx: RequestContext, request: NewImage) -> Image:
+        """Create the queued image `request` asks for; Forbidden when the caller
+        may not create it (for another project, or with that visibility or
+        those properties), QuotaExceeded past the property or tag quota."""
+        image = request.image(now())
         target = Target(image=image)
         if not self.policy.allows("add_image", ctx, target):
             if image.owner != ctx.project_id:
@@ -140,13 +106,18 @@ class ImageServices:
         image_rules.check_quotas(
             image, property_quota=self.api.image_property_quota, tag_quota=self.api.image_tag_quota
         )
+        count_limit = self.quotas.image_count_limit(image.owner) if self.quotas else None
         with self.db.writing() as session:
+            if count_limit is not None and image.owner is not None:
+                Quotas.check_new_image(session, image.owner, count_limit)
             check_image_properties(session, self.api, image.properties)
             repo.insert_image(session, image)
+        self.events.emit("image.create", lambda: payloads.image(image))
         return self.readable(ctx, image)
 
+    @retried
     def update(
-        self, ctx: RequestContext, image_id: str, changes: Iterable[image_rules.Change],
+        self, ctx: RequestContext, image_id: str, changes: Sequence[image_rules.Change],
         locations: location_rules.LocationPlan | None = None,
     ) -> Image:
         """Apply a JSON patch atomically: all changes or none.
@@ -154,9 +125,12 @@ class ImageServices:
         `locations` is the outcome of the patch's location changes, already
         authorized and checked against the stores (services/locations.py);
         without attribute changes, modify_image is not needed for it (Glance
-        checks only the location rules then)."""
+        checks only the location rules then). Locations that add data past a
+        storage quota raise QuotaExceeded (413)."""
+        room = self.quota_room(ctx, image_id) if locations is not None else None
         with self.db.writing() as session:
             image, target = self.load_visible(session, ctx, image_id)
+            located = len(image.locations)
             changes = list(changes)
             if changes or locations is None:
                 self.policy.enforce("modify_image", ctx, target)
@@ -176,11 +150,24 @@ class ImageServices:
             check_image_properties(session, self.api, image.properties, (c.name for c in changes))
             if locations is not None:
                 location_rules.apply_plan(image, locations)
+                if room is not None and self.quotas is not None:
+                    added = (image.size or 0) * (len(image.locations) - located)
+                    self.quotas.check_added(session, room, added)
             image.updated_at = now()
             repo.save_image(session, image, expected_status=before_status)
             if locations is not None:
                 repo.set_locations(session, image.id, image.locations)
-            return self.readable(ctx, image)
+        self.events.emit("image.update", lambda: payloads.image(image))
+        return self.readable(ctx, image)
+
+    def quota_room(self, ctx: RequestContext, image_id: str) -> Reservation | None:
+        """Before a transaction that may add locations: what a storage quota check of
+        the image's owner needs (None: no quota applies)."""
+        if self.quotas is None or not self.quotas.enabled:
+            return None
+        with self.db.reading() as session:
+            owner = self.load_visible(session, ctx, image_id)[0].owner
+        return self.quotas.pending(owner, image_id) if owner is not None else None
 
     def _enforce_property_protections(
         self, ctx: RequestContext, image: Image, changes: list[image_rules.Change]
@@ -192,23 +179,32 @@ class ImageServices:
         for name, operation in operations_of_patch(image.properties, steps):
             self.policy.properties.enforce(ctx, name, operation)
 
+    @retried
     def delete(self, ctx: RequestContext, image_id: str) -> list[Location]:
         """Mark the image deleted; returns the data locations the caller must remove.
 
-        The checks read the image outside the write transaction, which then
-        deletes only if the image is unchanged since (a guarded update), so
+        With delayed delete, an image with data goes to pending_delete instead,
+        its locations kept for the scrubber (glint.jobs.scrub), and none are
+        returned. The checks read the image outside the write transaction, which
+        then deletes only if the image is unchanged since (a guarded update), so
         writers hold the write lock as briefly as possible.
         """
+        # Properties and tags are read only for the notification that shows them.
         with self.db.reading() as session:
-            image, target = self.load_visible(session, ctx, image_id, details=False)
+            image, target = self.load_visible(session, ctx, image_id,
+                                              details=self.events.wants("image.delete"))
         self.policy.enforce("delete_image", ctx, target)
         if image.protected:
             raise Forbidden(f"Image {image.id} is protected and cannot be deleted.")
-        lifecycle.transition(image.status, ImageStatus.DELETED)
+        status = lifecycle.deleted_status(image, delayed=self.api.delayed_delete)
+        deleted_at = now()
         with self.db.writing() as session:
-            if not repo.mark_deleted(session, image.id, now(), unchanged_since=image.updated_at):
+            if not repo.mark_deleted(session, image.id, deleted_at,
+                                     unchanged_since=image.updated_at, status=status):
                 raise Conflict(f"Image {image.id} changed while it was being deleted; try again")
-        return list(image.locations)
+        self.events.emit("image.delete", lambda: payloads.deleted(
+            payloads.image(replace(image, status=status, updated_at=deleted_at)), deleted_at))
+        return [] if status == ImageStatus.PENDING_DELETE else list(image.locations)
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         self._toggle(ctx, image_id, "deactivate", ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
@@ -216,20 +212,26 @@ class ImageServices:
     def reactivate(self, ctx: RequestContext, image_id: str) -> None:
         self._toggle(ctx, image_id, "reactivate", ImageStatus.DEACTIVATED, ImageStatus.ACTIVE)
 
+    @retried
     def _toggle(
         self, ctx: RequestContext, image_id: str, action: str,
         source: ImageStatus, target_status: ImageStatus,
     ) -> None:
         with self.db.writing() as session:
-            image, target = self.load_visible(session, ctx, image_id, details=False)
+            image, target = self.load_visible(session, ctx, image_id,
+                                              details=self.events.wants("image.update"))
             self.policy.enforce(action, ctx, target)
             if image.status == target_status:
                 return
             if image.status != source:
                 raise Forbidden(f"Not allowed to {action} image in status '{image.status}'")
-            if not repo.change_status(session, image.id, source, target_status, now()):
+            changed_at = now()
+            if not repo.change_status(session, image.id, source, target_status, changed_at):
                 raise Conflict(f"Image {image.id} changed status during the request")
+        self.events.emit("image.update", lambda: payloads.image(
+            replace(image, status=target_status, updated_at=changed_at)))
 
+    @retried
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         image_rules.check_tag(tag)
         with self.db.writing() as session:
@@ -240,15 +242,22 @@ class ImageServices:
                 image, property_quota=-1, tag_quota=self.api.image_tag_quota
             )
             repo.add_tag(session, image.id, tag)
-            repo.touch(session, image.id, now())
+            image.updated_at = now()
+            repo.touch(session, image.id, image.updated_at)
+        self.events.emit("image.update", lambda: payloads.image(image))
 
+    @retried
     def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         with self.db.writing() as session:
-            image, target = self.load_visible(session, ctx, image_id, details=False)
+            image, target = self.load_visible(session, ctx, image_id,
+                                              details=self.events.wants("image.update"))
             self.policy.enforce("modify_image", ctx, target)
             if not repo.remove_tag(session, image.id, tag):
                 raise NotFound(f"Tag {tag} not found on image {image.id}")
-            repo.touch(session, image.id, now())
+            image.tags.discard(tag)
+            image.updated_at = now()
+            repo.touch(session, image.id, image.updated_at)
+        self.events.emit("image.update", lambda: payloads.image(image))
 
     def _enforce_visibility(
         self, ctx: RequestContext, target: Target, visibility: Visibility

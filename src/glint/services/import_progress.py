@@ -18,6 +18,7 @@ cannot set it (every `os_glance_` property is reserved).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,10 +29,13 @@ from starlette.concurrency import run_in_threadpool
 
 from glint.db import task_repositories as tasks_repo
 from glint.db.session import Database
+from glint.domain.errors import DatabaseUnavailable
 from glint.domain.image import Image
 from glint.domain.task import TaskStatus
 
 REPORT_EVERY = timedelta(seconds=1)
+log = logging.getLogger(__name__)
+
 SHOWN_AS = "os_glance_import_progress"
 IMPORT_LOCK = "os_glance_import_task"
 
@@ -75,8 +79,12 @@ class ImportProgress:
             self._began.clear()
             current = self.result()
             if current is not None and current != last:
-                await run_in_threadpool(_save, db, task_id, current)
-                last = current
+                try:
+                    await run_in_threadpool(_save, db, task_id, current)
+                    last = current
+                except DatabaseUnavailable as exc:
+                    log.warning("import task %s: progress not saved, the database is "
+                                "unavailable (%s)", task_id, exc.reason)
 
 
 def _save(db: Database, task_id: str, result: dict[str, object]) -> None:

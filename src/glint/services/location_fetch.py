@@ -24,6 +24,11 @@ from glint.services.web_download import DownloadFailed, final_response, header, 
 from glint.stores.base import READ_CHUNK_SIZE
 
 
+class LocationUnreadable(InvalidInput):
+    """The data at a location cannot be read (the server failed, answered no 200,
+    or the store could not open it)."""
+
+
 @dataclass(frozen=True)
 class CheckedFetcher:
     """HTTP requests to user-named URLs, every hop checked against the rules."""
@@ -52,10 +57,11 @@ class CheckedFetcher:
 
     @asynccontextmanager
     async def _final(self, method: str, url: str) -> AsyncIterator[httpcore.Response]:
-        """The response after checked redirects; InvalidInput unless it is a 200."""
+        """The response after checked redirects; LocationUnreadable unless it is a 200,
+        UriRefused when a redirect leads where the rules forbid."""
         try:
             async with final_response(url, self.rules, self.resolve, {},
                                       method=method) as response:
                 yield response
         except DownloadFailed as exc:
-            raise InvalidInput(f"Invalid location: {exc}") from exc
+            raise LocationUnreadable(f"Invalid location: {exc}") from exc

@@ -2,13 +2,18 @@
 and JSON-patch changes of `/locations` (with `show_multiple_locations`).
 
 POST gives a queued image data that already lives in a store, as Nova and
-Cinder do for Ceph-backed images. Glance checks the URL, answers 202 and
-hashes the data in a background task. Glint hashes it before answering (the
-answer is still 202), so a location whose data does not match
-`validation_data` is never added: the call answers 400 and the image stays
-queued. Services and admins may name data in any configured store; a member
-of the owning project (add_image_location) only http(s) URLs, held to the
-web-download URI filter with every redirect checked (services/location_fetch.py).
+Cinder do for Ceph-backed images. Glance checks the request, answers 202 and
+hashes the data in a background `location_import` task. Glint hashes it
+before answering (the answer is still 202) and records the same task, ended:
+`success` with the image active, or `failure` (the data cannot be read or does
+not match `validation_data`) with the image left queued and untouched, as
+Glance leaves it; GET /v2/images/{id}/tasks shows it either way. As in Glance,
+validation_data may name another algorithm than `hashing_algorithm` (sha1,
+sha256, sha512 or md5): the data is hashed with it and the image takes it as
+its os_hash_algo. Services and admins may name data in any configured store;
+a member of the owning project (add_image_location) only http(s) URLs (any
+other is 403, as in Glance), held to the web-download URI filter with every
+redirect checked (services/location_fetch.py).
 
 PATCH follows Glance 33's rules (glint.domain.location_rules): a new location
 must be readable by a configured store and hold data, `file://` locations are
@@ -25,24 +30,32 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 
 from glint.db import repositories as repo
+from glint.db import task_repositories as tasks_repo
 from glint.domain import lifecycle, location_rules
 from glint.domain.context import RequestContext
+from glint.domain.digests import Digests
 from glint.domain.errors import Conflict, Forbidden, InvalidInput
 from glint.domain.image import Image, ImageStatus, Location
 from glint.domain.image_rules import Change, PatchOp
 from glint.domain.location_rules import LocationChange, LocationPlan
-from glint.services.images import ImageServices, now
-from glint.services.location_fetch import CheckedFetcher
+from glint.domain.task import Task, TaskStatus, TaskType
+from glint.events import payloads
+from glint.services.clock import now
+from glint.services.images import ImageServices
+from glint.services.ingest import IngestRules, Measured, ingest
+from glint.services.location_fetch import CheckedFetcher, LocationUnreadable
+from glint.services.quotas import Reservation
 from glint.stores.base import SizedStore, Store, StoreError, WritableStore
-from glint.stores.hashing import Digests, HashingStream
 from glint.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -50,6 +63,9 @@ log = logging.getLogger(__name__)
 # glance_store's restricted schemes: never accepted as a location by PATCH.
 RESTRICTED_SCHEMES = frozenset({"file", "filesystem", "swift+config"})
 HTTP_SCHEMES = frozenset({"http", "https"})
+# The algorithms validation_data may name (Glance's location schema); the
+# image takes the one named, whatever [DEFAULT] hashing_algorithm says.
+VALIDATION_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
 
 
 @dataclass(frozen=True)
@@ -77,14 +93,28 @@ def parse_new_location(body: dict[str, Any]) -> NewLocation:
     if (algo is None) != (value is None):
         raise InvalidInput("os_hash_algo and os_hash_value go together")
     if algo is not None:
-        if not isinstance(algo, str) or algo not in hashlib.algorithms_available:
-            raise InvalidInput(f"Unknown os_hash_algo {algo!r}")
+        if not isinstance(algo, str) or algo not in VALIDATION_ALGORITHMS:
+            raise InvalidInput(f"os_hash_algo must be one of {', '.join(VALIDATION_ALGORITHMS)}"
+                               f", not {algo!r}")
         digest_size = hashlib.new(algo).digest_size
         if (not isinstance(value, str) or len(value) != 2 * digest_size
                 or any(c not in "0123456789abcdefABCDEF" for c in value)):
             raise InvalidInput(f"os_hash_value is not a {algo} digest")
     return NewLocation(url=url.strip(), os_hash_algo=algo,
                        os_hash_value=value.lower() if isinstance(value, str) else None)
+
+
+def location_task(ctx: RequestContext, image: Image, new: NewLocation,
+                  started: datetime) -> Task:
+    """The `location_import` task recording a POST .../locations (status to be set)."""
+    validation = {"os_hash_algo": new.os_hash_algo, "os_hash_value": new.os_hash_value} \
+        if new.os_hash_algo else {}
+    return Task(id=str(uuid.uuid4()), type=TaskType.LOCATION_IMPORT,
+                status=TaskStatus.PROCESSING, owner=ctx.project_id or image.owner,
+                created_at=started, updated_at=now(), image_id=image.id,
+                input={"image_id": image.id, "loc_url": new.url,
+                       "validation_data": validation},
+                request_id=ctx.request_id, user_id=ctx.user_id)
 
 
 def is_service(ctx: RequestContext) -> bool:
@@ -100,24 +130,48 @@ class LocationServices:
 
     # POST /v2/images/{id}/locations ---------------------------------------------
 
-    async def add(self, ctx: RequestContext, image_id: str, new: NewLocation) -> Image:
-        """Check, hash and add the location; the image becomes active."""
+    async def add(self, ctx: RequestContext, image_id: str, new: NewLocation) -> Task:
+        """Check, hash and add the location; the image becomes active.
+
+        Refusals of the request itself raise (NotFound, Forbidden, Conflict,
+        InvalidInput, UriRefused). What only the data can tell (it cannot be
+        read, or does not match validation_data) fails the `location_import`
+        task instead, as in Glance, and leaves the image queued. Either way
+        the task is recorded and returned.
+        """
+        started = now()
         image = await run_in_threadpool(self._check, ctx, image_id, new)
         if is_service(ctx):
             store = self._store_for(new.url)
             location = Location(url=new.url, store=self._store_name(store))
-            if isinstance(store, SizedStore):
-                try:
-                    await store.size(location)
-                except StoreError as exc:
-                    raise InvalidInput(f"Cannot use {new.url}: {exc.message}") from exc
-            digests = await self._hash(store.read(location), location, new)
+            chunks = self._read_store(store, location)
         else:
             store = self._http_store(new.url)
             await self.fetcher.check(new.url)
             location = Location(url=new.url, store=self._store_name(store))
-            digests = await self._hash(self.fetcher.read(new.url), location, new)
-        return await run_in_threadpool(self._activate, image.id, location, digests)
+            chunks = self.fetcher.read(new.url)
+        task = location_task(ctx, image, new, started)
+        try:
+            digests = await self._hash(image.id, chunks, location, new)
+        except LocationUnreadable as exc:
+            log.info("location %s not added to image %s: %s", new.url, image.id, exc.message)
+            task.status, task.message = TaskStatus.FAILURE, exc.message
+            await run_in_threadpool(self._record, task)
+            return task
+        room = await run_in_threadpool(self.images.quota_room, ctx, image.id)
+        await run_in_threadpool(self._activate, image.id, location, digests, task, room)
+        return task
+
+    async def _read_store(self, store: Store, location: Location) -> AsyncIterator[bytes]:
+        """The data at a location in a configured store; LocationUnreadable if it
+        cannot be read."""
+        try:
+            if isinstance(store, SizedStore):
+                await store.size(location)
+            async for chunk in store.read(location):
+                yield chunk
+        except StoreError as exc:
+            raise LocationUnreadable(f"Cannot read {location.url}: {exc.message}") from exc
 
     def _check(self, ctx: RequestContext, image_id: str, new: NewLocation) -> Image:
         with self.images.db.reading() as session:
@@ -127,9 +181,6 @@ class LocationServices:
             raise Conflict(f"Image {image.id} is {image.status}; locations can only be added "
                            "to a queued image")
         lifecycle.begin_data(image, ImageStatus.ACTIVE)
-        wanted = self.images.api.hashing_algorithm
-        if new.os_hash_algo is not None and new.os_hash_algo != wanted:
-            raise InvalidInput(f"os_hash_algo must be {wanted}, not {new.os_hash_algo}")
         return image
 
     def _store_for(self, url: str) -> Store:
@@ -141,7 +192,8 @@ class LocationServices:
     def _http_store(self, url: str) -> Store:
         """The http store, for a caller without the service role: http(s) URLs only."""
         if urlsplit(url).scheme.lower() not in HTTP_SCHEMES:
-            raise InvalidInput(f"Only http and https locations may be added, not {url}")
+            raise Forbidden("http store must be enabled to use location API by normal user: "
+                            f"only http and https locations may be added, not {url}")
         store = self.stores.store_for_url(url)
         if store is None or self.stores.configs.get(self._store_name(store)) is None \
                 or self.stores.configs[self._store_name(store)].type != "http":
@@ -151,34 +203,48 @@ class LocationServices:
     def _store_name(self, store: Store) -> str:
         return next(name for name, known in self.stores.stores.items() if known is store)
 
-    async def _hash(self, chunks: AsyncIterator[bytes], location: Location,
+    async def _hash(self, image_id: str, chunks: AsyncIterator[bytes], location: Location,
                     new: NewLocation) -> Digests:
-        stream = HashingStream(chunks, algorithm=self.images.api.hashing_algorithm,
-                               size_cap=self.images.api.image_size_cap)
-        try:
-            async for _ in stream.blocks():
-                pass
-        except StoreError as exc:
-            raise InvalidInput(f"Cannot read {location.url}: {exc.message}") from exc
-        digests = stream.digests()
+        """The data's digests, in validation_data's algorithm if it names one;
+        LocationUnreadable when the data cannot be read or does not match."""
+        rules = IngestRules(size_cap=self.images.api.image_size_cap,
+                            algorithm=new.os_hash_algo or self.images.api.hashing_algorithm)
+        digests = (await ingest(image_id, chunks, Measured(location), rules)).digests
+        assert digests is not None
         if new.os_hash_value is not None and digests.os_hash_value != new.os_hash_value:
-            raise InvalidInput("The data at the location does not match validation_data")
+            raise LocationUnreadable(
+                f"os_hash_value: ({new.os_hash_value}) not matched with actual os_hash_value: "
+                f"({digests.os_hash_value})")
         return digests
 
-    def _activate(self, image_id: str, location: Location, digests: Digests) -> Image:
+    def _record(self, task: Task) -> None:
         with self.images.db.writing() as session:
-            if not repo.change_status(
-                session, image_id, ImageStatus.QUEUED, ImageStatus.ACTIVE, now(),
-                size=digests.size, checksum=digests.checksum,
-                os_hash_algo=digests.os_hash_algo, os_hash_value=digests.os_hash_value,
-            ):
+            tasks_repo.insert_task(session, task)
+        events = self.images.events
+        events.emit("task.create", lambda: payloads.task(task))
+        events.emit(f"task.{task.status}", lambda: payloads.task(task))
+
+    def _activate(self, image_id: str, location: Location, digests: Digests,
+                  task: Task, room: Reservation | None = None) -> Image:
+        """The image active with its data at `location`; QuotaExceeded (413) when
+        that data does not fit the owner's storage quota (`room`)."""
+        with self.images.db.writing() as session:
+            if room is not None and self.images.quotas is not None:
+                self.images.quotas.check_added(session, room, digests.size)
+            if not repo.activate(session, image_id, ImageStatus.QUEUED, now(), digests):
                 raise Conflict(f"Image {image_id} received data meanwhile")
             repo.set_locations(session, image_id, [location])
+            task.status, task.result = TaskStatus.SUCCESS, {"image_id": image_id}
+            tasks_repo.insert_task(session, task)
             image = repo.get_image(session, image_id)
             assert image is not None
             log.info("image %s now has its data at %s (store %s)", image_id, location.url,
                      location.store)
-            return image
+        events = self.images.events
+        events.emit("task.create", lambda: payloads.task(task))
+        events.emit("image.update", lambda: payloads.image(image))
+        events.emit("task.success", lambda: payloads.task(task))
+        return image
 
     # PATCH /v2/images/{id} with /locations ------------------------------------------
 

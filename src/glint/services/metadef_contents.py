@@ -6,7 +6,8 @@ metadef_admin (else 403); deleting from a protected namespace is 403.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -29,12 +30,15 @@ from glint.domain.metadefs import (
     clean_definition,
     unprefixed,
 )
-from glint.services.images import now
+from glint.events import payloads
+from glint.events.publisher import Publisher
+from glint.services.clock import now
 from glint.services.metadefs import (
     load_namespace,
     object_from,
     refuse_if_protected,
 )
+from glint.settings import NotificationSettings
 
 # Glance checks deleting every object or property as deleting the namespace.
 DELETE_ALL_RULES = {"objects": "delete_metadef_namespace",
@@ -59,6 +63,8 @@ def property_from(body: dict[str, Any]) -> PropertyDefinition:
 class MetadefContentServices:
     db: Database
     policy: MetadefPolicy
+    # Notifications, emitted after each change is committed (glint.events).
+    events: Publisher = field(default_factory=lambda: Publisher(NotificationSettings()))
 
     def _load(self, session: Session, ctx: RequestContext, namespace: str,
               action: str) -> MetadefNamespaceRow:
@@ -70,6 +76,8 @@ class MetadefContentServices:
             row = self._load(session, ctx, namespace, DELETE_ALL_RULES[kind])
             refuse_if_protected(row, kind)
             content_repo.delete_children(session, row.id, CHILD_TABLES[kind])
+            emptied = repo.to_namespace(row)
+        self.events.emit(f"metadef_namespace.delete_{kind}", lambda: payloads.namespace(emptied))
 
     # Objects ---------------------------------------------------------------
 
@@ -91,6 +99,7 @@ class MetadefContentServices:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "add_metadef_object")
             content_repo.insert_object(session, row.id, obj)
+        self.events.emit("metadef_object.create", lambda: payloads.metadef_object(namespace, obj))
         return obj
 
     def update_object(self, ctx: RequestContext, namespace: str, name: str,
@@ -104,15 +113,21 @@ class MetadefContentServices:
                 raise _missing("object", name, namespace)
             replacement.created_at = current.created_at
             content_repo.save_object(session, row.id, name, replacement)
+        self.events.emit("metadef_object.update", lambda: payloads.metadef_object(
+            namespace, replacement, old_name=name))
         return replacement
 
     def delete_object(self, ctx: RequestContext, namespace: str, name: str) -> None:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "delete_metadef_object")
-            if content_repo.get_object(session, row.id, name) is None:
+            obj = content_repo.get_object(session, row.id, name)
+            if obj is None:
                 raise _missing("object", name, namespace)
             refuse_if_protected(row, "objects")
             content_repo.delete_object(session, row.id, name)
+        deleted_at = now()
+        self.events.emit("metadef_object.delete", lambda: payloads.deleted(
+            payloads.metadef_object(namespace, obj), deleted_at))
 
     # Properties ------------------------------------------------------------
 
@@ -147,6 +162,8 @@ class MetadefContentServices:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "add_metadef_property")
             content_repo.insert_property(session, row.id, prop)
+        self.events.emit("metadef_property.create",
+                         lambda: payloads.metadef_property(namespace, prop))
         return prop
 
     def update_property(self, ctx: RequestContext, namespace: str, name: str,
@@ -159,15 +176,21 @@ class MetadefContentServices:
                 raise _missing("property", name, namespace)
             replacement.created_at = current.created_at
             content_repo.save_property(session, row.id, name, replacement)
+        self.events.emit("metadef_property.update", lambda: payloads.metadef_property(
+            namespace, replacement, old_name=name))
         return replacement
 
     def delete_property(self, ctx: RequestContext, namespace: str, name: str) -> None:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "remove_metadef_property")
-            if content_repo.get_property(session, row.id, name) is None:
+            prop = content_repo.get_property(session, row.id, name)
+            if prop is None:
                 raise _missing("property", name, namespace)
             refuse_if_protected(row, "properties")
             content_repo.delete_property(session, row.id, name)
+        deleted_at = now()
+        self.events.emit("metadef_property.delete", lambda: payloads.deleted(
+            payloads.metadef_property(namespace, prop), deleted_at))
 
     # Tags ------------------------------------------------------------------
 
@@ -190,6 +213,7 @@ class MetadefContentServices:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "add_metadef_tag")
             content_repo.insert_tags(session, row.id, [tag])
+        self.events.emit("metadef_tag.create", lambda: payloads.metadef_tag(namespace, tag))
         return tag
 
     def create_tags(self, ctx: RequestContext, namespace: str, names: list[Any],
@@ -204,6 +228,9 @@ class MetadefContentServices:
             if not append:
                 content_repo.delete_children(session, row.id, MetadefTagRow)
             content_repo.insert_tags(session, row.id, tags)
+        for tag in tags:
+            self.events.emit("metadef_tag.create",
+                             partial(payloads.metadef_tag, namespace, tag))
         return tags
 
     def update_tag(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]) -> Tag:
@@ -215,12 +242,19 @@ class MetadefContentServices:
                 raise _missing("tag", name, namespace)
             moment = now()
             content_repo.save_tag(session, row.id, name, new_name, moment)
-        return Tag(new_name, current.created_at, moment)
+        updated = Tag(new_name, current.created_at, moment)
+        self.events.emit("metadef_tag.update",
+                         lambda: payloads.metadef_tag(namespace, updated, old_name=name))
+        return updated
 
     def delete_tag(self, ctx: RequestContext, namespace: str, name: str) -> None:
         with self.db.writing() as session:
             row = self._load(session, ctx, namespace, "delete_metadef_tag")
-            if content_repo.get_tag(session, row.id, name) is None:
+            tag = content_repo.get_tag(session, row.id, name)
+            if tag is None:
                 raise _missing("tag", name, namespace)
             refuse_if_protected(row, "tags")
             content_repo.delete_tag(session, row.id, name)
+        deleted_at = now()
+        self.events.emit("metadef_tag.delete", lambda: payloads.deleted(
+            payloads.metadef_tag(namespace, tag), deleted_at))

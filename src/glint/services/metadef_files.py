@@ -23,7 +23,7 @@ from glint.db.session import Database
 from glint.domain.errors import GlintError
 from glint.domain.metadef_documents import contents_from_document, document_of, file_name_for
 from glint.domain.metadefs import NamespaceContents
-from glint.services.images import now
+from glint.services.clock import now
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ of work and synchronous (the HTTP layer runs it in a worker thread).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from glint.db.models import MetadefNamespaceRow
 from glint.db.session import Database
 from glint.domain.context import RequestContext
 from glint.domain.errors import Forbidden, NotFound
-from glint.domain.metadef_policy import READ_NAMESPACE, MetadefPolicy
+from glint.domain.metadef_policy import READ_NAMESPACE, MetadefPolicy, namespace_sight
 from glint.domain.metadefs import (
     Association,
     MetadefObject,
@@ -36,7 +37,10 @@ from glint.domain.metadefs import (
     clean_definition,
     prefixed,
 )
-from glint.services.images import now
+from glint.events import payloads
+from glint.events.publisher import Publisher
+from glint.services.clock import now
+from glint.settings import NotificationSettings
 
 
 def load_namespace(session: Session, policy: MetadefPolicy, ctx: RequestContext, name: str,
@@ -78,6 +82,8 @@ def object_from(body: dict[str, Any]) -> MetadefObject:
 class MetadefServices:
     db: Database
     policy: MetadefPolicy
+    # Notifications, emitted after each change is committed (glint.events).
+    events: Publisher = field(default_factory=lambda: Publisher(NotificationSettings()))
 
     # Namespaces ------------------------------------------------------------
 
@@ -85,8 +91,7 @@ class MetadefServices:
         """One page of namespaces with their associations."""
         self.policy.enforce_list(ctx, "get_metadef_namespaces")
         with self.db.reading() as session:
-            return repo.list_namespaces(
-                session, query, project_id=ctx.project_id, is_admin=ctx.is_admin)
+            return repo.list_namespaces(session, query, namespace_sight(ctx))
 
     def create_namespace(self, ctx: RequestContext, body: dict[str, Any]) -> NamespaceContents:
         """Create a namespace with any associations, properties, objects and tags it names."""
@@ -120,7 +125,26 @@ class MetadefServices:
             content_repo.insert_tags(session, namespace_id, [Tag(n, moment, moment) for n in tag_names])
             row = repo.namespace_row(session, namespace.namespace)
             assert row is not None
-            return repo.contents(session, row)
+            created = repo.contents(session, row)
+        self._created(created)
+        return created
+
+    def _created(self, created: NamespaceContents) -> None:
+        """A new namespace's notifications, in Glance's order."""
+        name = created.namespace.namespace
+        self.events.emit("metadef_namespace.create", lambda: payloads.namespace(created.namespace))
+        for association in created.associations:
+            self.events.emit("metadef_resource_type.create",
+                             partial(payloads.resource_type, name, association))
+        for obj in created.objects:
+            self.events.emit("metadef_object.create",
+                             partial(payloads.metadef_object, name, obj))
+        for tag in created.tags:
+            self.events.emit("metadef_tag.create",
+                             partial(payloads.metadef_tag, name, tag))
+        for prop in created.properties:
+            self.events.emit("metadef_property.create",
+                             partial(payloads.metadef_property, name, prop))
 
     def show_namespace(
         self, ctx: RequestContext, name: str, resource_type: str | None = None
@@ -141,15 +165,22 @@ class MetadefServices:
                 owner=body.get("owner") or ctx.project_id,
                 created_at=row.created_at, updated_at=now(),
             )
+            old_name = row.namespace
             repo.save_namespace(session, row.id, namespace)
-            return namespace
+        self.events.emit("metadef_namespace.update",
+                         lambda: payloads.namespace(namespace, old_name=old_name))
+        return namespace
 
     def delete_namespace(self, ctx: RequestContext, name: str) -> None:
         with self.db.writing() as session:
             row = load_namespace(session, self.policy, ctx, name, "delete_metadef_namespace")
             if row.protected:
                 raise Forbidden(f"Namespace {name} is protected and cannot be deleted.")
+            namespace = repo.to_namespace(row)
             repo.delete_namespace(session, row.id)
+        deleted_at = now()
+        self.events.emit("metadef_namespace.delete", lambda: payloads.deleted(
+            payloads.namespace(namespace), deleted_at))
 
     # Resource types --------------------------------------------------------
 
@@ -173,11 +204,18 @@ class MetadefServices:
         with self.db.writing() as session:
             row = load_namespace(session, self.policy, ctx, name, "add_metadef_resource_type_association")
             repo.insert_association(session, row.id, association)
-            return association
+        self.events.emit("metadef_resource_type.create",
+                         lambda: payloads.resource_type(name, association))
+        return association
 
     def deassociate(self, ctx: RequestContext, name: str, resource_type: str) -> None:
         with self.db.writing() as session:
             row = load_namespace(session, self.policy, ctx, name, "remove_metadef_resource_type_association")
             refuse_if_protected(row, "resource type associations")
-            if not repo.delete_association(session, row.id, resource_type):
+            found = next((a for a in repo.associations(session, [row.id]).get(row.id, [])
+                          if a.name == resource_type), None)
+            if found is None or not repo.delete_association(session, row.id, resource_type):
                 raise NotFound(f"Failed to find resource type {resource_type} to delete")
+        deleted_at = now()
+        self.events.emit("metadef_resource_type.delete", lambda: payloads.deleted(
+            payloads.resource_type(name, found), deleted_at))

@@ -10,17 +10,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
 
 from glint.db import repositories as repo
+from glint.db.session import Database
 from glint.domain.context import RequestContext
-from glint.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUnavailable
+from glint.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NoGoodCopy,
+    NotFound,
+    StoreUnavailable,
+)
 from glint.domain.image import ImageStatus, Location
-from glint.domain.policy import Target
-from glint.services.images import ImageServices, now
-from glint.stores.base import DataNotFound, DescribedStore, StoreError, WritableStore
+from glint.domain.policy import Policy, Target
+from glint.events import payloads
+from glint.events.publisher import Publisher
+from glint.services.clock import now
+from glint.services.image_access import ImageAccess
+from glint.settings import NotificationSettings
+from glint.stores.base import (
+    DataNotFound,
+    DescribedStore,
+    FileSpan,
+    LocalFileStore,
+    Store,
+    StoreError,
+    WritableStore,
+)
+from glint.stores.filesystem import read_span
 from glint.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -28,8 +49,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StoreServices:
-    images: ImageServices
+    db: Database
+    access: ImageAccess
+    policy: Policy
     stores: StoreRegistry
+    # Notifications, emitted after each change is committed (glint.events).
+    events: Publisher = field(default_factory=lambda: Publisher(NotificationSettings()))
 
     def infos(self, ctx: RequestContext, *, detail: bool) -> list[dict[str, object]]:
         """GET /v2/info/stores[/detail]; NotFound without multistore, Forbidden for
@@ -37,7 +62,7 @@ class StoreServices:
         if not self.stores.multistore:
             raise NotFound("Multi backend is not supported at this site.")
         if detail:
-            self.images.policy.enforce("stores_info_detail", ctx, Target())
+            self.policy.enforce("stores_info_detail", ctx, Target())
         found: list[dict[str, object]] = []
         for info in self.stores.infos():
             entry: dict[str, object] = {"id": info.id}
@@ -89,24 +114,24 @@ class StoreServices:
 
         return sorted(locations, key=rank)
 
-    async def open(self, locations: list[Location], start: int,
-                   length: int | None) -> AsyncIterator[bytes]:
-        """The bytes of the first location whose store answers.
+    async def open(self, locations: list[Location], start: int, length: int | None,
+                   set_aside_of: str | None = None) -> OutgoingData:
+        """The bytes of the first location whose store answers; a local file's
+        come with their FileSpan too (see OutgoingData).
 
         Raises NotFound when no store has the data, StoreUnavailable (503)
-        when the stores holding it fail.
+        when the stores holding it fail, and NoGoodCopy instead of either when
+        `set_aside_of` names the image whose bad copies were left out.
         """
         failure: StoreError | None = None
         for location in locations:
             try:
-                store = self.stores.for_location(location)
-                chunks = aiter(store.read(location, start, length))
-                first = await anext(chunks, b"")
+                return await _open_one(self.stores.for_location(location), location, start, length)
             except StoreError as exc:
                 log.error("store %s failed to read %s: %s", exc.store, location.url, exc.message)
                 failure = exc if failure is None or isinstance(failure, DataNotFound) else failure
-                continue
-            return _continued(first, chunks, location)
+        if set_aside_of is not None:
+            raise NoGoodCopy(set_aside_of)
         if failure is None or isinstance(failure, DataNotFound):
             raise NotFound("Image data not found in any store")
         raise StoreUnavailable(f"Image storage failed: {failure.message}", failure.store)
@@ -114,9 +139,9 @@ class StoreServices:
     def locations(self, ctx: RequestContext, image_id: str) -> list[Location]:
         """GET /v2/images/{id}/locations (2.17): where the data is, in read order;
         for services and admins (fetch_image_location)."""
-        with self.images.db.reading() as session:
-            image, target = self.images.load_visible(session, ctx, image_id, details=False)
-            self.images.policy.enforce("fetch_image_location", ctx, target)
+        with self.db.reading() as session:
+            image, target = self.access.load_visible(session, ctx, image_id, details=False)
+            self.policy.enforce("fetch_image_location", ctx, target)
         return self.ordered(image.locations, None)
 
     async def delete_from_store(self, ctx: RequestContext, store_name: str,
@@ -131,10 +156,10 @@ class StoreServices:
         return await run_in_threadpool(self._forget_location, ctx, store_name, image_id)
 
     def _forget_location(self, ctx: RequestContext, store_name: str, image_id: str) -> Location:
-        with self.images.db.writing() as session:
-            image, target = self.images.load_visible(session, ctx, image_id, details=False)
-            self.images.policy.enforce("get_image_location", ctx, target)
-            self.images.policy.enforce("delete_image_location", ctx, target)
+        with self.db.writing() as session:
+            image, target = self.access.load_visible(session, ctx, image_id, details=False)
+            self.policy.enforce("get_image_location", ctx, target)
+            self.policy.enforce("delete_image_location", ctx, target)
             locked = repo.get_image(session, image.id, for_update=True, details=False)
             if locked is None:
                 raise NotFound(f"No image found with ID {image_id}")
@@ -151,7 +176,40 @@ class StoreServices:
             remaining = [loc for loc in locked.locations if loc is not found[0]]
             repo.set_locations(session, image.id, remaining)
             repo.touch(session, image.id, now())
-            return found[0]
+            # As Glance saves the image without that copy: image.update.
+            changed = repo.get_image(session, image.id) \
+                if self.events.wants("image.update") else None
+        if changed is not None:
+            self.events.emit("image.update", lambda: payloads.image(changed))
+        return found[0]
+
+
+@dataclass
+class OutgoingData:
+    """Image data on its way to a client: `chunks` to send, or, when `span` is
+    set (the data is a local file), the span itself for a server that can send
+    a file without copying it. `aclose()` releases either."""
+
+    chunks: AsyncIterator[bytes]
+    span: FileSpan | None = None
+
+    async def aclose(self) -> None:
+        closer = getattr(self.chunks, "aclose", None)
+        if closer is not None:
+            await closer()
+        if self.span is not None:
+            self.span.file.close()
+
+
+async def _open_one(store: Store, location: Location, start: int,
+                    length: int | None) -> OutgoingData:
+    """Open one location; raises StoreError before any byte is promised."""
+    if isinstance(store, LocalFileStore):
+        span = await store.open_span(location, start, length)
+        return OutgoingData(_continued(b"", read_span(span), location), span)
+    chunks = aiter(store.read(location, start, length))
+    first = await anext(chunks, b"")
+    return OutgoingData(_continued(first, chunks, location))
 
 
 async def _continued(first: bytes, chunks: AsyncIterator[bytes],

@@ -25,8 +25,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -34,13 +35,18 @@ from starlette.concurrency import run_in_threadpool
 
 from glint.db import repositories as repo
 from glint.db import task_repositories as tasks_repo
+from glint.db.session import Database
 from glint.domain.context import RequestContext
 from glint.domain.errors import GlintError, InvalidInput, NotFound
 from glint.domain.image import ImageStatus
-from glint.domain.import_filter import check_uri
-from glint.domain.policy import Target
+from glint.domain.import_filter import ImportFilter, Resolver, check_uri
+from glint.domain.new_image import NewImage
+from glint.domain.policy import Policy, Target
 from glint.domain.task import Task, TaskStatus, TaskType
-from glint.services.images import ImageServices, now
+from glint.events import payloads
+from glint.services.clock import now
+from glint.services.image_access import ImageAccess
+from glint.services.images import ImageServices
 from glint.services.imports import ImportServices
 
 SORT_KEYS = ("created_at", "updated_at", "id", "status", "type", "expires_at")
@@ -68,17 +74,22 @@ class TaskQuery:
 
 @dataclass
 class TaskServices:
+    db: Database
+    access: ImageAccess
+    policy: Policy
+    # A legacy import task creates its image and starts its import through these.
     images: ImageServices
     imports: ImportServices
-
-    @property
-    def time_to_live(self) -> timedelta:
-        return timedelta(hours=self.imports.settings.task_time_to_live)
+    # `[import_filtering_opts]` and the host resolver a legacy task's URI is checked with.
+    uri_filter: ImportFilter
+    resolve: Resolver
+    # `[task] task_time_to_live`: how long an ended task is kept.
+    time_to_live: timedelta
 
     def _authorize(self, ctx: RequestContext, action: str) -> None:
         """Forbidden unless the policy grants tasks_api_access and then `action`."""
-        self.images.policy.enforce("tasks_api_access", ctx, Target())
-        self.images.policy.enforce(action, ctx, Target())
+        self.policy.enforce("tasks_api_access", ctx, Target())
+        self.policy.enforce(action, ctx, Target())
 
     def _owner_filter(self, ctx: RequestContext) -> str | None:
         return None if ctx.is_admin else ctx.project_id
@@ -86,12 +97,14 @@ class TaskServices:
     def _expire(self) -> None:
         """Settle legacy import tasks, stamp ended tasks' expiry, drop expired ones
         (a quick read first, so reads take the write lock only when there is work)."""
-        with self.images.db.reading() as session:
+        with self.db.reading() as session:
             if not tasks_repo.expiry_due(session, now()):
                 return
-        with self.images.db.writing() as session:
-            _settle_legacy(session)
+        with self.db.writing() as session:
+            settled = _settle_legacy(session)
             tasks_repo.expire_tasks(session, now(), self.time_to_live)
+        for event_type, task in settled:
+            self.images.events.emit(event_type, partial(payloads.task, task))
 
     # Reading -----------------------------------------------------------------
 
@@ -111,7 +124,7 @@ class TaskServices:
                 raise InvalidInput("Invalid marker format") from None
         self._expire()
         owner = self._owner_filter(ctx)
-        with self.images.db.reading() as session:
+        with self.db.reading() as session:
             marker = None
             if query.marker is not None:
                 marker = tasks_repo.get_task(session, query.marker)
@@ -127,7 +140,7 @@ class TaskServices:
         """GET /v2/tasks/{id}. NotFound for an unknown, expired or other project's task."""
         self._authorize(ctx, "get_task")
         self._expire()
-        with self.images.db.reading() as session:
+        with self.db.reading() as session:
             task = tasks_repo.get_task(session, task_id)
         owner = self._owner_filter(ctx)
         if task is None or (owner is not None and task.owner != owner):
@@ -136,13 +149,13 @@ class TaskServices:
 
     def refuse_delete(self, ctx: RequestContext) -> None:
         """DELETE /v2/tasks/{id}: checked like any Tasks API call, then never allowed."""
-        self.images.policy.enforce("tasks_api_access", ctx, Target())
+        self.policy.enforce("tasks_api_access", ctx, Target())
 
     def tasks_of_image(self, ctx: RequestContext, image_id: str) -> list[Task]:
         """GET /v2/images/{id}/tasks: anyone who may see the image."""
         self._expire()
-        with self.images.db.reading() as session:
-            image, _ = self.images.load_visible(session, ctx, image_id, details=False)
+        with self.db.reading() as session:
+            image, _ = self.access.load_visible(session, ctx, image_id, details=False)
             return tasks_repo.list_tasks(session, image_id=image.id)
 
     # Legacy import -------------------------------------------------------------
@@ -159,7 +172,8 @@ class TaskServices:
         self._authorize(ctx, "add_task")
         legacy = self._legacy_input(body)
         check_image(legacy.image_body)
-        image = await run_in_threadpool(self.images.create, ctx, legacy.image_body)
+        new = NewImage.from_body(legacy.image_body, ctx.project_id)
+        image = await run_in_threadpool(self.images.create, ctx, new)
         try:
             started = await run_in_threadpool(
                 self.imports.start_import, ctx, image.id,
@@ -179,8 +193,9 @@ class TaskServices:
         return task
 
     def _insert(self, task: Task) -> None:
-        with self.images.db.writing() as session:
+        with self.db.writing() as session:
             tasks_repo.insert_task(session, task)
+        self.images.events.emit("task.create", lambda: payloads.task(task))
 
     def _legacy_input(self, body: dict[str, Any]) -> LegacyImport:
         """The URI and image body of a legacy import task; InvalidInput with Glance's
@@ -215,7 +230,7 @@ class TaskServices:
         if "web-download" not in self.imports.methods():
             raise InvalidInput("Import method 'web-download' is not enabled at this site, "
                                "and the legacy import task needs it.")
-        check_uri(uri, self.imports.filter, self.imports.resolve)
+        check_uri(uri, self.uri_filter, self.resolve)
         image_body = {"disk_format": source_format, "container_format": "bare", **properties}
         return LegacyImport(uri, image_body)
 
@@ -228,30 +243,42 @@ def _drop_failed_image(session: Session, image_id: str) -> None:
         repo.mark_deleted(session, image.id, now(), unchanged_since=image.updated_at)
 
 
-def _settle_legacy(session: Session) -> None:
+def _settle_legacy(session: Session) -> list[tuple[str, Task]]:
     """Move each unfinished `import` task along with its image's import: processing
-    once the import runs (its progress as the result), then success or failure."""
+    once the import runs (its progress as the result), then success or failure.
+    Returns the notifications of the moves (event type and task as moved)."""
     unfinished = [task for status in (TaskStatus.PENDING, TaskStatus.PROCESSING)
                   for task in tasks_repo.list_tasks(session, status=status,
                                                     task_type=TaskType.IMPORT)]
+    moves: list[tuple[str, Task]] = []
     for task in unfinished:
         found = tasks_repo.list_tasks(session, image_id=task.image_id,
                                       task_type=TaskType.API_IMAGE_IMPORT, limit=1)
         if not found:
-            tasks_repo.change_task(session, task.id, (TaskStatus.PENDING, TaskStatus.PROCESSING),
-                                   TaskStatus.FAILURE, now(),
-                                   message=f"The import of image {task.image_id} is gone")
+            if tasks_repo.change_task(session, task.id, (TaskStatus.PENDING,
+                                                         TaskStatus.PROCESSING),
+                                      TaskStatus.FAILURE, now(),
+                                      message=f"The import of image {task.image_id} is gone"):
+                moves.append(("task.failure", replace(task, status=TaskStatus.FAILURE)))
             continue
         inner = found[0]
         if task.status == TaskStatus.PENDING and inner.status != TaskStatus.PENDING:
-            tasks_repo.change_task(session, task.id, TaskStatus.PENDING, TaskStatus.PROCESSING,
-                                   now())
+            moved = now()
+            if tasks_repo.change_task(session, task.id, TaskStatus.PENDING,
+                                      TaskStatus.PROCESSING, moved):
+                task = replace(task, status=TaskStatus.PROCESSING, updated_at=moved)
+                moves.append(("task.processing", task))
         if inner.status == TaskStatus.SUCCESS:
-            tasks_repo.change_task(session, task.id, TaskStatus.PROCESSING, TaskStatus.SUCCESS,
-                                   inner.updated_at, result={"image_id": task.image_id})
+            if tasks_repo.change_task(session, task.id, TaskStatus.PROCESSING, TaskStatus.SUCCESS,
+                                      inner.updated_at, result={"image_id": task.image_id}):
+                moves.append(("task.success", replace(task, status=TaskStatus.SUCCESS,
+                                                      updated_at=inner.updated_at)))
         elif inner.status == TaskStatus.FAILURE:
-            tasks_repo.change_task(session, task.id, TaskStatus.PROCESSING, TaskStatus.FAILURE,
-                                   inner.updated_at, message=inner.message)
+            if tasks_repo.change_task(session, task.id, TaskStatus.PROCESSING, TaskStatus.FAILURE,
+                                      inner.updated_at, message=inner.message):
+                moves.append(("task.failure", replace(task, status=TaskStatus.FAILURE,
+                                                      updated_at=inner.updated_at)))
             _drop_failed_image(session, task.image_id or "")
         elif inner.result is not None and inner.result != task.result:
             tasks_repo.set_task_result(session, task.id, inner.result)
+    return moves

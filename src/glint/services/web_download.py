@@ -3,7 +3,7 @@
 The URI and every redirect target pass the `[import_filtering_opts]` rules
 (`glint.domain.import_filter`), redirects are followed by hand (at most
 MAX_REDIRECTS) so each target is checked before it is fetched, and the body
-is streamed to the staging file, never beyond image_size_cap.
+is staged with `ingest` (hashed once, never beyond image_size_cap).
 
 DNS rebinding: a name is resolved once, its addresses are checked, and the
 connection goes to one of exactly those addresses (`PinnedBackend`), so a
@@ -27,8 +27,8 @@ from starlette.concurrency import run_in_threadpool
 
 from glint.domain.import_filter import ImportFilter, Resolver, check_uri
 from glint.services.import_progress import ImportProgress
+from glint.services.ingest import Ingested, IngestRules
 from glint.services.staging import Staging
-from glint.stores.hashing import ImageTooLarge
 
 MAX_REDIRECTS = 5
 JSON_CAP = 1024 * 1024
@@ -118,22 +118,25 @@ async def final_response(uri: str, rules: ImportFilter, resolve: Resolver,
 
 
 async def fetch(uri: str, *, rules: ImportFilter, resolve: Resolver, staging: Staging,
-                image_id: str, size_cap: int, headers: Mapping[str, str] | None = None,
+                image_id: str, data: IngestRules, headers: Mapping[str, str] | None = None,
                 progress: ImportProgress | None = None, tls: ssl.SSLContext | None = None,
-                ) -> int:
-    """Fetch `uri` into the staging area, checking every redirect target; returns the size.
+                ) -> Ingested:
+    """Fetch `uri` into the staging area, checking every redirect target; the data
+    is staged by `Staging.take` under the `data` rules (hashed once, capped,
+    inspected). Returns what it found.
 
     `tls` replaces the default TLS context (certifi's CAs), e.g. to trust a test CA.
 
     Raises UriRefused when a target breaks the rules, DownloadFailed for HTTP
-    errors, too many redirects or an unreachable server, ImageTooLarge past the cap.
+    errors, too many redirects or an unreachable server, and what `ingest`
+    raises (ImageTooLarge past the cap, StorageFull when the disk is full...).
     """
     async with final_response(uri, rules, resolve, headers or {}, tls) as response:
         chunks = response.aiter_stream()
         if progress is not None:
             progress.begin("download", _length(response))
             chunks = progress.counted(chunks)
-        return await staging.write(image_id, _capped(chunks, size_cap))
+        return await staging.take(image_id, chunks, data)
 
 
 def _length(response: httpcore.Response) -> int | None:
@@ -144,8 +147,12 @@ def _length(response: httpcore.Response) -> int | None:
 async def fetch_json(uri: str, *, rules: ImportFilter, resolve: Resolver,
                      headers: Mapping[str, str] | None = None) -> Any:
     """The JSON document at `uri` (at most JSON_CAP bytes), fetched like `fetch`."""
+    body = bytearray()
     async with final_response(uri, rules, resolve, headers or {}) as response:
-        body = b"".join([chunk async for chunk in _capped(response.aiter_stream(), JSON_CAP)])
+        async for chunk in response.aiter_stream():
+            body += chunk
+            if len(body) > JSON_CAP:
+                raise DownloadFailed(f"{uri} answered more than {JSON_CAP} bytes of JSON")
     try:
         return json.loads(body)
     except ValueError as exc:
@@ -163,11 +170,3 @@ def header(response: httpcore.Response, name: bytes) -> str | None:
             return value.decode("latin-1")
     return None
 
-
-async def _capped(chunks: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
-    total = 0
-    async for chunk in chunks:
-        total += len(chunk)
-        if total > cap:
-            raise ImageTooLarge(cap)
-        yield chunk

@@ -4,15 +4,21 @@ Every store reads a byte range of a location (`Store`). Capabilities are
 separate protocols a driver implements or not, checked with isinstance:
 `WritableStore` (write and delete; a store without it is read-only, like
 the http store), `SizedStore` (size of a location without reading it),
-`DescribedStore` (the properties /v2/info/stores/detail shows) and
-`CheckedStore` (a check at start). Hashing and size limits are never a
-store's job: `stores/hashing.py` wraps the stream once, around any store.
+`DescribedStore` (the properties /v2/info/stores/detail shows),
+`CheckedStore` (a check at start), `RecoverableStore` (removal of what a
+write cut short by a crash left behind), `ListableStore` (what it holds, for
+the orphan reaper) and `LocalFileStore` (data in a local file the server can
+send without copying it). Hashing and size limits are
+never a store's job: `stores/hashing.py` wraps the stream once, around any store.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from io import FileIO
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from glint.domain.image import Location
@@ -26,6 +32,18 @@ READ_CHUNK_SIZE = 2 * 1024 * 1024
 class StoredData:
     location: Location
     size: int
+
+
+@dataclass
+class FileSpan:
+    """Bytes [offset, offset + length) of a local file open for reading. Whoever
+    holds the span closes the file (`file.close()`)."""
+
+    file: FileIO
+    offset: int
+    length: int
+    store: str
+    url: str
 
 
 class StoreError(Exception):
@@ -43,6 +61,11 @@ class StoreFull(StoreError):
 
 class DataNotFound(StoreError):
     """The location names data the store does not have."""
+
+
+class DataBusy(StoreError):
+    """Another client still holds the data open (possibly a dead one whose session the
+    store has not timed out yet); removing it may work later."""
 
 
 class StoreUnreachable(StoreError):
@@ -93,6 +116,70 @@ class WritableStore(Store, Protocol):
 
 
 @runtime_checkable
+class AdoptingStore(Protocol):
+    """A store that can take a complete local file as an image's data without
+    copying it (a filesystem store on the same filesystem: a hard link)."""
+
+    def can_adopt(self, path: Path) -> bool:
+        """Whether `adopt` can take the file at `path` (checked beforehand, so a
+        caller never does the work of checking the data for nothing)."""
+        ...
+
+    async def adopt(self, image_id: str, path: Path) -> StoredData:
+        """Publish the file at `path` as the image's data (the file itself stays
+        where it is too), durably and atomically; StoreError when it cannot."""
+        ...
+
+
+# Whether a live image names the data at a location (the caller asks its database).
+InUse = Callable[[Location], Awaitable[bool]]
+
+
+@runtime_checkable
+class RecoverableStore(Protocol):
+    """A writable store that can find and remove the data of writes that never ended."""
+
+    async def remove_unfinished(self, image_id: str, in_use: InUse) -> list[str]:
+        """Remove what writes of `image_id` left behind when their process died.
+
+        That is the temporary data of every write of the image (partial files,
+        multipart uploads, segments, temporary RBD images), and the image's
+        published data too unless `in_use` says a live image names its
+        location (a crash between publishing and the database commit leaves
+        such data). Call it only when no write of the image runs. Returns a
+        description of each thing removed; raises DataBusy while the store still
+        sees a (dead) writer's session on the data, StoreError for other failures.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """What a store holds under one image id: the image's published data (if
+    any) and what writes of it left behind (partial files, unfinished uploads,
+    segments), each described for a person to read."""
+
+    image_id: str
+    data: Location | None
+    leftovers: tuple[str, ...]
+    # The newest change to any of it, naive UTC.
+    modified: datetime
+
+
+@runtime_checkable
+class ListableStore(Protocol):
+    """A store that can list the image data it holds (the orphan reaper's view).
+
+    Only what Glint names by image id is listed: data a location names in
+    another form (added by a service or an admin) is not the store's to list."""
+
+    def stored_images(self) -> AsyncIterator[StoredImage]:
+        """Every image id the store holds data or leftovers of, in no set order.
+        Raises StoreError, also in the middle of the listing."""
+        ...
+
+
+@runtime_checkable
 class SizedStore(Protocol):
     """A store that can tell the size of a location's data without reading it."""
 
@@ -111,7 +198,7 @@ class DescribedStore(Protocol):
 
 @runtime_checkable
 class CheckedStore(Protocol):
-    """A store that can check, at start, that it is usable."""
+    """A store that can check that it is usable: at start, and for /healthcheck."""
 
     async def check(self) -> None:
         """Raise StoreError naming the problem when the store cannot be used."""
@@ -123,4 +210,17 @@ class ClosableStore(Protocol):
     """A store holding connections or threads to release at shutdown."""
 
     async def aclose(self) -> None:
+        ...
+
+
+@runtime_checkable
+class LocalFileStore(Store, Protocol):
+    """A store whose data is in local files: a download can be sent from the
+    file by the kernel (sendfile(2)) instead of being read and written."""
+
+    async def open_span(self, location: Location, start: int = 0,
+                        length: int | None = None) -> FileSpan:
+        """The file behind `location`, open, with the bytes [start, start+length)
+        (to the end when length is None) that exist. Raises DataNotFound when
+        there is no file, StoreError when it cannot be opened."""
         ...

@@ -1,9 +1,13 @@
 """The filesystem store: one file per image under a data directory.
 
-Writes go to a hidden temporary file in the same directory, are fsynced and
-then renamed into place, so a crash at any moment leaves either no file or a
-complete one under the image's name. Temporary files of a process that no
-longer runs are removed at start.
+Writes go to a hidden temporary file in the same directory
+(`.<image id>.<random>.partial`), are fsynced and then renamed into place, so
+a crash at any moment leaves either no file or a complete one under the
+image's name. What a crashed write left (its partial file, or a complete file
+no image names yet) is removed by `remove_unfinished`, which crash recovery
+calls for the writes of processes that died (glint.services.recovery): the
+owner of a partial file is known from the database, which works across
+nodes sharing the directory, where a pid in the file name would not.
 
 With several data directories (`filesystem_store_datadirs = path:priority`)
 new data goes to the directory of highest priority with room for it, the
@@ -28,21 +32,34 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import FileIO
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
 from glint.domain.image import Location
-from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreError, StoreFull
+from glint.stores.base import (
+    READ_CHUNK_SIZE,
+    DataNotFound,
+    FileSpan,
+    InUse,
+    StoredData,
+    StoredImage,
+    StoreError,
+    StoreFull,
+)
+from glint.stores.listing import StoredImages, image_id_of
 from glint.stores.options import BackendConfig, OptionError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-_PARTIAL = re.compile(r"^\.(?P<image>[0-9a-f-]{36})\.(?P<pid>\d+)\.[0-9a-f]{32}\.partial$")
+# Older versions put the writer's pid before the random part.
+_PARTIAL = re.compile(r"^\.(?P<image>[0-9a-f-]{36})\.(?:\d+\.)?[0-9a-f]{32}\.partial$")
 
 
 @dataclass(frozen=True)
@@ -97,7 +114,7 @@ class FilesystemStore:
                    metadata=metadata)
 
     def prepare(self) -> None:
-        """Create the directories and drop partial files left by dead processes."""
+        """Create the directories; StoreError if one cannot be made or written."""
         for data_directory in self.directories:
             directory = data_directory.path
             try:
@@ -106,10 +123,14 @@ class FilesystemStore:
                 raise StoreError(self.name, f"cannot create {directory}: {exc.strerror}") from exc
             if not os.access(directory, os.W_OK):
                 raise StoreError(self.name, f"{directory} is not writable")
-            for entry in directory.iterdir():
-                match = _PARTIAL.match(entry.name)
-                if match and not _process_alive(int(match["pid"])):
-                    entry.unlink(missing_ok=True)
+
+    async def check(self) -> None:
+        """Every data directory is there and writable; StoreError naming the first that is not."""
+        for data_directory in self.directories:
+            directory = data_directory.path
+            usable = await asyncio.get_running_loop().run_in_executor(None, _usable, directory)
+            if not usable:
+                raise StoreError(self.name, f"{directory} is missing or not writable")
 
     def properties(self) -> dict[str, object]:
         return {"data_dir": str(self.directory), "chunk_size": self.chunk_size,
@@ -158,7 +179,7 @@ class FilesystemStore:
             raise StoreError(self.name, f"cannot check free space: {exc.strerror}") from exc
         # Image ids are UUIDs; re-format to make path tricks impossible.
         final = directory / str(uuid.UUID(image_id))
-        temporary = directory / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex}.partial"
+        temporary = directory / f".{final.name}.{uuid.uuid4().hex}.partial"
         size = 0
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(1, "glint-file-write") as writer:
@@ -180,6 +201,27 @@ class FilesystemStore:
                 raise
         url = final.as_uri()
         return StoredData(location=Location(url=url, store=self.name,
+                                            metadata=self.metadata_for(final)), size=size)
+
+    def can_adopt(self, path: Path) -> bool:
+        try:
+            source = path.stat()
+            return self.choose_directory(source.st_size).stat().st_dev == source.st_dev
+        except (OSError, StoreFull):
+            return False
+
+    async def adopt(self, image_id: str, path: Path) -> StoredData:
+        """The file at `path` published as the image's data by a hard link to it:
+        linked under a temporary name, fsynced, renamed into place, the directory
+        fsynced, as `write` publishes."""
+        loop = asyncio.get_running_loop()
+        size = (await self._disk(loop.run_in_executor(None, path.stat))).st_size
+        directory = self.choose_directory(size)
+        final = directory / str(uuid.UUID(image_id))
+        temporary = directory / f".{final.name}.{uuid.uuid4().hex}.partial"
+        await self._disk(loop.run_in_executor(
+            None, _link_in, path, temporary, final, self.file_perm))
+        return StoredData(location=Location(url=final.as_uri(), store=self.name,
                                             metadata=self.metadata_for(final)), size=size)
 
     def metadata_for(self, path: Path) -> dict[str, object]:
@@ -205,43 +247,29 @@ class FilesystemStore:
                 raise StoreFull(self.name, "no space left on the device") from exc
             raise StoreError(self.name, f"cannot write image data: {exc.strerror}") from exc
 
-    async def read(
-        self, location: Location, start: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
+    async def open_span(self, location: Location, start: int = 0,
+                        length: int | None = None) -> FileSpan:
         path = self.path_of(location)
-        loop = asyncio.get_running_loop()
         try:
-            handle = await loop.run_in_executor(None, open, path, "rb", 0)
+            handle, size = await asyncio.get_running_loop().run_in_executor(
+                None, _open_for_reading, path)
         except FileNotFoundError as exc:
             raise DataNotFound(self.name, f"no data at {location.url}") from exc
         except OSError as exc:
             raise StoreError(self.name, f"cannot read {path}: {exc.strerror}") from exc
-        pending: asyncio.Future[bytes] | None = None
+        offset = min(start, size)
+        end = size if length is None else min(size, offset + length)
+        return FileSpan(handle, offset, end - offset, self.name, location.url)
+
+    async def read(
+        self, location: Location, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        chunks = read_span(await self.open_span(location, start, length))
         try:
-            # Read the next block in a thread while the current one is being sent.
-            position, end = start, None if length is None else start + length
-            pending = loop.run_in_executor(
-                None, os.pread, handle.fileno(), _want(position, end), position)
-            while True:
-                try:
-                    block = await pending
-                except OSError as exc:
-                    raise StoreError(self.name, f"cannot read {path}: {exc.strerror}") from exc
-                if not block:
-                    break
-                position += len(block)
-                more = end is None or position < end
-                if more:
-                    pending = loop.run_in_executor(None, os.pread, handle.fileno(),
-                                                   _want(position, end), position)
+            async for block in chunks:
                 yield block
-                if not more:
-                    break
         finally:
-            # Never close the file under a read still running in a thread.
-            if pending is not None:
-                await asyncio.gather(pending, return_exceptions=True)
-            handle.close()
+            await chunks.aclose()
 
     async def delete(self, location: Location) -> None:
         path = self.path_of(location)
@@ -249,6 +277,52 @@ class FilesystemStore:
             await asyncio.get_running_loop().run_in_executor(None, _unlink, path)
         except OSError as exc:
             raise StoreError(self.name, f"cannot delete {path}: {exc.strerror}") from exc
+
+    async def stored_images(self) -> AsyncIterator[StoredImage]:
+        """Image files and partial files, in every data directory."""
+        found = StoredImages()
+        loop = asyncio.get_running_loop()
+        for data_directory in self.directories:
+            try:
+                await loop.run_in_executor(None, self._list_into, data_directory.path, found)
+            except OSError as exc:
+                raise StoreError(self.name, f"cannot list {data_directory.path}: "
+                                 f"{exc.strerror}") from exc
+        for stored in found.images():
+            yield stored
+
+    def _list_into(self, directory: Path, found: StoredImages) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+                partial = _PARTIAL.match(entry.name)
+                if partial is not None:
+                    found.leftover(partial["image"], entry.path, modified)
+                elif (image_id := image_id_of(entry.name)) is not None:
+                    location = Location(url=Path(entry.path).as_uri(), store=self.name)
+                    found.data(image_id, location, modified)
+
+    async def remove_unfinished(self, image_id: str, in_use: InUse) -> list[str]:
+        name = str(uuid.UUID(image_id))
+        loop = asyncio.get_running_loop()
+        removed: list[str] = []
+        try:
+            for data_directory in self.directories:
+                directory = data_directory.path
+                partials = await loop.run_in_executor(None, _partials_of, directory, name)
+                final = directory / name
+                if await loop.run_in_executor(None, final.is_file) and not await in_use(
+                        Location(url=final.as_uri(), store=self.name)):
+                    partials.append(final)
+                for path in partials:
+                    await loop.run_in_executor(None, _unlink, path)
+                    removed.append(str(path))
+        except OSError as exc:
+            raise StoreError(self.name, f"cannot remove unfinished data of image {name}: "
+                             f"{exc.strerror}") from exc
+        return removed
 
 
 def _parse_datadir(config: BackendConfig, entry: str) -> DataDirectory:
@@ -314,8 +388,46 @@ def _free_space(path: Path) -> int:
     return stat.f_bavail * stat.f_frsize
 
 
-def _want(position: int, end: int | None) -> int:
-    return READ_CHUNK_SIZE if end is None else min(READ_CHUNK_SIZE, end - position)
+def _open_for_reading(path: Path) -> tuple[FileIO, int]:
+    handle = FileIO(path, "rb")
+    try:
+        return handle, os.fstat(handle.fileno()).st_size
+    except OSError:
+        handle.close()
+        raise
+
+
+async def read_span(span: FileSpan) -> AsyncGenerator[bytes, None]:
+    """The bytes of `span` in chunks of at most READ_CHUNK_SIZE, each read (pread)
+    in a thread while the one before is being sent; closes the span's file at
+    the end. A file shorter than the span ends the chunks early; a read error
+    raises StoreError."""
+    loop = asyncio.get_running_loop()
+    fd = span.file.fileno()
+    position, end = span.offset, span.offset + span.length
+    pending: asyncio.Future[bytes] | None = None
+    try:
+        if position < end:
+            pending = loop.run_in_executor(None, os.pread, fd, min(READ_CHUNK_SIZE, end - position),
+                                           position)
+        while pending is not None:
+            try:
+                block = await pending
+            except OSError as exc:
+                raise StoreError(span.store, f"cannot read {span.file.name}: {exc.strerror}") from exc
+            pending = None
+            if not block:
+                break
+            position += len(block)
+            if position < end:
+                pending = loop.run_in_executor(None, os.pread, fd,
+                                               min(READ_CHUNK_SIZE, end - position), position)
+            yield block
+    finally:
+        # Never close the file under a read still running in a thread.
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+        span.file.close()
 
 
 def _open_new(path: Path) -> int:
@@ -361,11 +473,32 @@ def _publish(fd: int, temporary: Path, final: Path, file_perm: int) -> None:
     os.fsync(fd)
     os.close(fd)
     os.replace(temporary, final)
-    directory = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+    _fsync_directory(final.parent)
+
+
+def _fsync_directory(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def _link_in(source: Path, temporary: Path, final: Path, file_perm: int) -> None:
+    os.link(source, temporary)
+    try:
+        fd = os.open(temporary, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if file_perm:
+                os.fchmod(fd, file_perm)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_directory(final.parent)
 
 
 def _discard(fd: int, temporary: Path) -> None:
@@ -380,11 +513,16 @@ def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _usable(directory: Path) -> bool:
+    return directory.is_dir() and os.access(directory, os.W_OK)
+
+
+def _partials_of(directory: Path, name: str) -> list[Path]:
+    """The partial files of writes of image `name` in `directory`."""
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            match = _PARTIAL.match(entry.name)
+            if match and match["image"] == name:
+                found.append(Path(entry.path))
+    return found

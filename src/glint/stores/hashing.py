@@ -15,9 +15,9 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
+from glint.domain.digests import Digests
 from glint.domain.errors import InvalidInput, QuotaExceeded
 
 # 2 MiB: large enough that handing a block to a thread costs next to nothing,
@@ -34,22 +34,17 @@ class ImageTooLarge(QuotaExceeded):
         self.limit = limit
 
 
-@dataclass(frozen=True)
-class Digests:
-    size: int
-    checksum: str
-    os_hash_algo: str
-    os_hash_value: str
-
-
 class HashingStream:
-    """Wraps a chunk iterator; iterate `blocks()`, then read `digests()`."""
+    """Wraps a chunk iterator; iterate `blocks()`, then read `digests()`.
+
+    With `algorithm` None nothing is hashed: the stream only counts, caps and
+    checks the size (data whose digests are already known)."""
 
     def __init__(
         self,
         chunks: AsyncIterator[bytes],
         *,
-        algorithm: str,
+        algorithm: str | None,
         size_cap: int,
         expected_size: int | None = None,
     ) -> None:
@@ -57,8 +52,8 @@ class HashingStream:
         self._algorithm = algorithm
         self._size_cap = size_cap
         self._expected_size = expected_size
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._multihash = hashlib.new(algorithm)
+        self._md5 = hashlib.md5(usedforsecurity=False) if algorithm else None
+        self._multihash = hashlib.new(algorithm) if algorithm else None
         self._size = 0
         self._pending: list[tuple[Future[Any], Future[Any]]] = []
         self._finished = False
@@ -69,15 +64,18 @@ class HashingStream:
         Raises ImageTooLarge past the cap and InvalidInput when the length
         differs from `expected_size`.
         """
+        md5, multihash = self._md5, self._multihash
+        # Threads start only when a block is submitted: none when nothing is hashed.
         with ThreadPoolExecutor(1, "glint-md5") as md5_thread, \
                 ThreadPoolExecutor(1, "glint-hash") as hash_thread:
             try:
                 async for block in self._regroup():
-                    await self._limit_in_flight(MAX_BLOCKS_IN_FLIGHT - 1)
-                    self._pending.append((
-                        md5_thread.submit(self._md5.update, block),
-                        hash_thread.submit(self._multihash.update, block),
-                    ))
+                    if md5 is not None and multihash is not None:
+                        await self._limit_in_flight(MAX_BLOCKS_IN_FLIGHT - 1)
+                        self._pending.append((
+                            md5_thread.submit(md5.update, block),
+                            hash_thread.submit(multihash.update, block),
+                        ))
                     yield block
                 await self._limit_in_flight(0)
             finally:
@@ -118,10 +116,18 @@ class HashingStream:
             await asyncio.wrap_future(md5_done)
             await asyncio.wrap_future(hash_done)
 
+    @property
+    def size(self) -> int:
+        """The number of bytes received so far."""
+        return self._size
+
     def digests(self) -> Digests:
-        """The size and hashes of everything yielded; only after `blocks()` finished."""
+        """The size and hashes of everything yielded; only after `blocks()` finished,
+        and only when the stream hashed (an `algorithm` was given)."""
         if not self._finished:
             raise RuntimeError("digests() called before the stream was fully read")
+        if self._algorithm is None or self._md5 is None or self._multihash is None:
+            raise RuntimeError("digests() called on a stream that hashed nothing")
         return Digests(
             size=self._size,
             checksum=self._md5.hexdigest(),

@@ -42,7 +42,7 @@ class HttpStore:
         if ca_file is not None:
             verify = ca_file
         proxies: dict[str, str] = {}
-        for item in config.listing("http_proxy_information"):
+        for item in config.listing("http_proxy_information", pairs=True):
             scheme, sep, proxy = item.partition(":")
             if not sep or scheme not in ("http", "https") or not proxy:
                 raise OptionError(config.section, "http_proxy_information",

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from glint.config_lists import parse_list, parse_pairs
 from glint.settings import StoreSettings
 
 STORE_TYPES = ("file", "http", "s3", "swift", "rbd")
@@ -122,11 +123,16 @@ class BackendConfig:
             return False
         raise OptionError(self.section, key, f"expected true or false, got {raw!r}")
 
-    def listing(self, key: str) -> list[str]:
-        """A multi-valued option: comma-separated, or one value per line."""
-        raw = self.options.get(key, "")
-        return [item.strip() for line in raw.splitlines() for item in line.split(",")
-                if item.strip()]
+    def listing(self, key: str, *, pairs: bool = False) -> list[str]:
+        """A multi-valued option: a list (`a, b` or `[a, b]`), or with `pairs` a
+        dict option's `key:value` items (`a:b` or `{a:b}`), on one or more lines.
+        Raises OptionError."""
+        parse = parse_pairs if pairs else parse_list
+        try:
+            return [item for line in self.options.get(key, "").splitlines()
+                    for item in parse(line)]
+        except ValueError as exc:
+            raise OptionError(self.section, key, str(exc)) from None
 
     def path(self, key: str, default: Path) -> Path:
         raw = self.text(key)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -23,12 +24,23 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from glint.domain.image import Location
-from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreError, StoreUnreachable
+from glint.stores.base import (
+    READ_CHUNK_SIZE,
+    DataBusy,
+    DataNotFound,
+    InUse,
+    StoredData,
+    StoredImage,
+    StoreError,
+    StoreUnreachable,
+)
+from glint.stores.listing import StoredImages, image_id_of
 from glint.stores.options import BackendConfig, OptionError
 
 T = TypeVar("T")
 MIB = 1024 * 1024
 SNAPSHOT = "snap"
+_PARTIAL = re.compile(r"^\.(?P<image>[0-9a-f-]{36})\.[0-9a-f]{32}\.partial$")
 # Blocks read ahead of the one being sent, and writes of received blocks in flight at
 # once (blocks are about 2 MiB): librbd waits for each synchronous call, so overlapping
 # them with the HTTP side is what keeps Ceph busy. Both bound the memory per transfer.
@@ -112,6 +124,9 @@ class RbdStore:
         kind = type(exc).__name__
         if kind in ("ImageNotFound", "ObjectNotFound"):
             return DataNotFound(self.name, f"{kind}: {exc}")
+        if kind == "ImageBusy":
+            # A client has it open; a dead one's watch lasts osd_client_watch_timeout (30 s).
+            return DataBusy(self.name, f"{kind}: {exc}")
         if kind in ("TimedOut", "ConnectionShutdown", "PermissionError", "Error",
                     "InterruptedOrTimeoutError") or isinstance(exc, OSError):
             return StoreUnreachable(self.name, f"{kind}: {exc}")
@@ -283,6 +298,56 @@ class RbdStore:
             await self._call(self._remove, name)
         except DataNotFound:
             pass
+
+    async def remove_unfinished(self, image_id: str, in_use: InUse) -> list[str]:
+        """Remove the image's temporary RBD images, and its RBD image unless a live
+        image names it."""
+        name = str(uuid.UUID(image_id))
+        removed = []
+        for found in await self._call(self._images_of, name):
+            if found == name:
+                location = Location(url=f"rbd://{self._fsid}/{self.pool}/{name}/{SNAPSHOT}",
+                                    store=self.name)
+                if await in_use(location):
+                    continue
+            await self._call(self._remove, found)
+            removed.append(f"{self.pool}/{found}")
+        return removed
+
+    async def stored_images(self) -> AsyncIterator[StoredImage]:
+        """The pool's RBD images named by an image id, and temporary ones of writes."""
+        for stored in (await self._call(self._list_pool)).images():
+            yield stored
+
+    def _list_pool(self) -> StoredImages:
+        import rbd
+
+        ioctx = self._connect()
+        found = StoredImages()
+        for name in rbd.RBD().list(ioctx):
+            partial = _PARTIAL.match(name)
+            image_id = partial["image"] if partial else image_id_of(name)
+            if image_id is None:
+                continue
+            try:
+                with rbd.Image(ioctx, name, read_only=True) as image:
+                    modified = image.modify_timestamp()
+            except rbd.ImageNotFound:
+                continue  # removed meanwhile
+            if partial:
+                found.leftover(image_id, f"{self.pool}/{name}", modified)
+            else:
+                url = f"rbd://{self._fsid}/{self.pool}/{name}/{SNAPSHOT}"
+                found.data(image_id, Location(url=url, store=self.name), modified)
+        return found
+
+    def _images_of(self, name: str) -> list[str]:
+        """The RBD images written for image `name`: its own and temporary ones."""
+        import rbd
+
+        prefix = f".{name}."
+        return [found for found in rbd.RBD().list(self._connect())
+                if found == name or (found.startswith(prefix) and found.endswith(".partial"))]
 
 
 

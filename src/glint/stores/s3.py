@@ -30,8 +30,17 @@ import botocore.exceptions
 from botocore.config import Config
 
 from glint.domain.image import Location
-from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreError, StoreUnreachable
+from glint.stores.base import (
+    READ_CHUNK_SIZE,
+    DataNotFound,
+    InUse,
+    StoredData,
+    StoredImage,
+    StoreError,
+    StoreUnreachable,
+)
 from glint.stores.options import BackendConfig, OptionError
+from glint.stores.s3_listing import list_bucket
 
 T = TypeVar("T")
 MIB = 1024 * 1024
@@ -292,6 +301,55 @@ class S3Store:
             await self._call(self._client.delete_object, Bucket=self.bucket, Key=key)
         except DataNotFound:
             pass
+
+    async def remove_unfinished(self, image_id: str, in_use: InUse) -> list[str]:
+        """Abort the image's multipart uploads (a single PUT leaves nothing when cut),
+        and delete its object if no live image names it."""
+        key = str(uuid.UUID(image_id))
+        removed = []
+        try:
+            uploads = await self._call(self._unfinished_uploads, key=key)
+        except StoreError as exc:
+            if any(code in exc.message for code in NO_BUCKET_CODES):
+                return []
+            raise
+        for upload_id in uploads:
+            await self._call(self._client.abort_multipart_upload, Bucket=self.bucket, Key=key,
+                             UploadId=upload_id)
+            removed.append(f"multipart upload {upload_id} of {self.bucket}/{key}")
+        location = Location(url=self._url(key), store=self.name)
+        try:
+            await self.size(location)
+        except DataNotFound:
+            return removed
+        if not await in_use(location):
+            await self.delete(location)
+            removed.append(f"{self.bucket}/{key}")
+        return removed
+
+    async def stored_images(self) -> AsyncIterator[StoredImage]:
+        """The bucket's image objects and unfinished multipart uploads."""
+        try:
+            found = await self._call(list_bucket, client=self._client, bucket=self.bucket,
+                                     store=self.name, url_of=self._url)
+        except StoreError as exc:
+            if any(code in exc.message for code in NO_BUCKET_CODES):
+                return
+            raise
+        for stored in found.images():
+            yield stored
+
+    def _unfinished_uploads(self, key: str) -> list[str]:
+        """Ids of the multipart uploads to `key` (runs on a store thread)."""
+        found: list[str] = []
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": key}
+        while True:
+            page = self._client.list_multipart_uploads(**arguments)
+            found += [u["UploadId"] for u in page.get("Uploads", []) if u["Key"] == key]
+            if not page.get("IsTruncated"):
+                return found
+            arguments.update(KeyMarker=page["NextKeyMarker"],
+                             UploadIdMarker=page["NextUploadIdMarker"])
 
 
 class _Parts:

@@ -5,7 +5,8 @@ glance_store's single-tenant options: tempauth (auth version 1) or Keystone
 of `swift_store_config_file` (see swift_accounts.py). Data of a declared size below
 `swift_store_large_object_size` MiB is streamed in one PUT; anything else
 (or of unknown size) as segments of `swift_store_large_object_chunk_size`
-MiB in `<container>_segments`, joined by a static large object manifest.
+MiB in `<container>_segments` (named `<image id>/<write>/<number>`), joined by
+a static large object manifest.
 Every PUT streams (chunked transfer); one that is cut short is abandoned by
 Swift, and segments of a failed upload are deleted, so nothing is left.
 
@@ -23,6 +24,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -30,7 +32,16 @@ import swiftclient.client
 import swiftclient.exceptions
 
 from glint.domain.image import Location
-from glint.stores.base import READ_CHUNK_SIZE, DataNotFound, StoredData, StoreError, StoreUnreachable
+from glint.stores.base import (
+    READ_CHUNK_SIZE,
+    DataNotFound,
+    InUse,
+    StoredData,
+    StoredImage,
+    StoreError,
+    StoreUnreachable,
+)
+from glint.stores.listing import StoredImages, image_id_of
 from glint.stores.options import BackendConfig, OptionError
 from glint.stores.swift_accounts import ConfiguredAccount, SwiftAccount, configured_account
 
@@ -241,9 +252,12 @@ class SwiftStore:
         await self._call("put_container", segments_container)
         segments: list[dict[str, object]] = []
         size = 0
+        # Each write has segment names of its own: a write given up by a process
+        # thought dead can never delete or overwrite a later write's segments.
+        prefix = f"{key}/{uuid.uuid4().hex[:16]}"
         try:
             while not segments or not await source.at_end():
-                name = f"{key}/{len(segments) + 1:05d}"
+                name = f"{prefix}/{len(segments) + 1:05d}"
                 part, etag = await self._stream_put(segments_container, name, source,
                                                     self.chunk_size)
                 segments.append({"path": f"{segments_container}/{name}", "etag": etag,
@@ -310,6 +324,68 @@ class SwiftStore:
                              query_string="multipart-manifest=delete")
         except DataNotFound:
             pass
+
+    async def stored_images(self) -> AsyncIterator[StoredImage]:
+        """The container's image objects, and segments of images with no object
+        (a segment of an existing object is part of its data)."""
+        found = StoredImages()
+        for entry in await self._listing(self.container):
+            image_id = image_id_of(str(entry["name"]))
+            if image_id is not None:
+                found.data(image_id, Location(url=self._url(image_id), store=self.name),
+                           datetime.fromisoformat(str(entry["last_modified"])))
+        segments = f"{self.container}_segments"
+        published = {stored.image_id for stored in found.images()}
+        for entry in await self._listing(segments):
+            image_id = image_id_of(str(entry["name"]).split("/", 1)[0])
+            if image_id is not None and image_id not in published:
+                found.leftover(image_id, f"{segments}/{entry['name']}",
+                               datetime.fromisoformat(str(entry["last_modified"])))
+        for stored in found.images():
+            yield stored
+
+    async def _listing(self, container: str) -> list[dict[str, Any]]:
+        try:
+            _, listed = await self._call("get_container", container, full_listing=True)
+        except DataNotFound:
+            return []
+        return list(listed)
+
+    async def remove_unfinished(self, image_id: str, in_use: InUse) -> list[str]:
+        """Delete the image's object unless a live image names it (with its segments),
+        and every segment of the image that no kept manifest lists. A streamed PUT
+        cut short leaves nothing: Swift drops it."""
+        key = str(uuid.UUID(image_id))
+        location = Location(url=self._url(key), store=self.name)
+        removed: list[str] = []
+        kept: set[str] = set()
+        try:
+            headers = await self._call("head_object", self.container, key)
+        except DataNotFound:
+            headers = None
+        if headers is not None and await in_use(location):
+            if str(headers.get("x-static-large-object", "")).lower() == "true":
+                _, manifest = await self._call("get_object", self.container, key,
+                                               query_string="multipart-manifest=get")
+                kept = {str(entry["name"]).lstrip("/") for entry in json.loads(manifest)}
+        elif headers is not None:
+            await self.delete(location)
+            removed.append(f"{self.container}/{key}")
+        segments = f"{self.container}_segments"
+        try:
+            _, listed = await self._call("get_container", segments, prefix=f"{key}/",
+                                         full_listing=True)
+        except DataNotFound:
+            return removed
+        for entry in listed:
+            path = f"{segments}/{entry['name']}"
+            if path not in kept:
+                try:
+                    await self._call("delete_object", segments, entry["name"])
+                except DataNotFound:
+                    pass
+                removed.append(path)
+        return removed
 
 
 def _from_network(exc: BaseException) -> bool:

@@ -1,0 +1,1 @@
+"""Notifications: Glance's event payloads (payloads.py) and their sending (publisher.py)."""

@@ -1,0 +1,1 @@
+"""Background jobs (scrub, ...): idempotent passes, scheduled by jobs/runner.py."""

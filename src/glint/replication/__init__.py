@@ -1,0 +1,1 @@
+"""Replication between image services: glance-replicator's commands over two clients."""

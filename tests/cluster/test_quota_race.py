@@ -1,0 +1,170 @@
+"""Sixteen clients of one project race past its `user_storage_quota` through two
+`glint serve` nodes sharing one MariaDB or PostgreSQL database: the project
+never ends above its quota, and no reservation outlives its upload, not even
+one of a node killed in the middle of it."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import Caller
+from tests.keystone import Keystone
+from tests.servers import GlintServer, database, glint_server
+from tests.unified_limits import Limits
+
+QUOTA = 40_000
+CLIENTS = 16
+ROUNDS = 20
+OCTET = {"Content-Type": "application/octet-stream"}
+
+
+@pytest.fixture(scope="module", params=["mariadb", "postgresql"])
+def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[str, list[GlintServer]]]:
+    folder = tmp_path_factory.mktemp(f"quota-race-{request.param}")
+    extra: dict[str, dict[str, object]] = {"DEFAULT": {"user_storage_quota": QUOTA}}
+    with database(request.param, folder) as url, ExitStack() as stack:
+        servers = [stack.enter_context(glint_server(Path(folder) / f"node{n}", url, extra=extra))
+                   for n in range(2)]
+        yield url, servers
+
+
+def _slowly(data: bytes) -> Iterator[bytes]:
+    """The body in 1000-byte chunks, a little apart, so the uploads interleave."""
+    for start in range(0, len(data), 1000):
+        time.sleep(0.002)
+        yield data[start:start + 1000]
+
+
+def _write(caller: Caller, index: int) -> int:
+    """One client's try: an upload or a stage, of declared size or not.
+    Returns the status code."""
+    image = caller.create()
+    size = 3000 + 1000 * (index % 5)
+    data = b"r" * size
+    target = "stage" if index % 4 == 3 else "file"
+    body = data if index % 2 else _slowly(data)
+    response = caller.http.put(f"/v2/images/{image['id']}/{target}", content=body,
+                               headers=OCTET)
+    return response.status_code
+
+
+def _held(caller: Caller) -> int:
+    """Bytes the project's images hold (active and staged)."""
+    images = caller.http.get("/v2/images", params={"limit": 100}).json()["images"]
+    return sum(int(image["size"] or 0) for image in images
+               if image["status"] in ("active", "uploading"))
+
+
+def test_parallel_writers_never_pass_the_quota(
+        nodes: tuple[str, list[GlintServer]]) -> None:
+    url, servers = nodes
+    engine = create_engine(url)
+    try:
+        for _ in range(ROUNDS):
+            project = uuid.uuid4().hex
+            callers = [Caller(servers[n % 2].url, project, ("member", "reader"))
+                       for n in range(CLIENTS)]
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                codes = list(pool.map(_write, callers, range(CLIENTS)))
+            assert set(codes) <= {204, 413}, codes
+            assert codes.count(204) >= 1
+            held = _held(callers[0])
+            images = callers[0].http.get("/v2/images", params={"limit": 100}).json()["images"]
+            assert held <= QUOTA, (held, codes, [(i["status"], i["size"]) for i in images])
+            with engine.connect() as connection:
+                left = connection.execute(text(
+                    "SELECT count(*) FROM quota_reservations WHERE project = :p"),
+                    {"p": project}).scalar()
+            assert left == 0
+    finally:
+        engine.dispose()
+
+
+def _count_reservations(url: str, project: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text(
+                "SELECT count(*) FROM quota_reservations WHERE project = :p"),
+                {"p": project}).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
+def test_a_killed_node_gives_its_reservations_back(backend: str, tmp_path: Path) -> None:
+    extra: dict[str, dict[str, object]] = {"DEFAULT": {"user_storage_quota": QUOTA}}
+    project = uuid.uuid4().hex
+    with database(backend, tmp_path) as url, \
+            glint_server(tmp_path / "survivor", url, extra=extra) as survivor, \
+            glint_server(tmp_path / "victim", url, extra=extra) as victim:
+        stays = Caller(survivor.url, project, ("member", "reader"))
+        image = Caller(victim.url, project, ("member", "reader")).create()
+        address = urlsplit(victim.url)
+        with socket.create_connection((address.hostname or "", address.port or 80)) as s:
+            # The whole quota declared, a little sent, the rest never.
+            s.sendall((f"PUT /v2/images/{image['id']}/file HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/octet-stream\r\n"
+                       f"X-Identity-Status: Confirmed\r\nX-Project-Id: {project}\r\n"
+                       f"X-Roles: member,reader\r\nContent-Length: {QUOTA}\r\n\r\n"
+                       ).encode() + b"v" * 1000)
+            deadline = time.monotonic() + 30
+            while _count_reservations(url, project) == 0:
+                assert time.monotonic() < deadline, "the upload took no reservation"
+                time.sleep(0.1)
+            waiting = stays.create()
+            assert stays.upload(waiting["id"], b"w").status_code == 413
+            victim.kill()
+        deadline = time.monotonic() + 60
+        while _count_reservations(url, project):
+            assert time.monotonic() < deadline, "the dead node's reservation stayed"
+            time.sleep(0.5)
+        assert stays.upload(waiting["id"], b"w" * QUOTA).status_code == 204
+
+
+MIB = 1024 * 1024
+UNIFIED_ROUNDS = 5
+
+
+@pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
+def test_parallel_writers_never_pass_image_size_total(backend: str, tmp_path: Path,
+                                                      keystone: Keystone) -> None:
+    """The same race under Keystone's image_size_total (4 MiB), through two nodes."""
+    limits = Limits(keystone, {"image_size_total": 4, "image_stage_total": 4,
+                               "image_count_total": 100, "image_count_uploading": 100})
+    extra: dict[str, dict[str, object]] = {"DEFAULT": {"use_keystone_limits": True},
+                                           "oslo_limit": limits.oslo_limit_section()}
+    with database(backend, tmp_path) as url, ExitStack() as stack:
+        servers = [stack.enter_context(glint_server(tmp_path / f"node{n}", url, extra=extra))
+                   for n in range(2)]
+        for _ in range(UNIFIED_ROUNDS):
+            project = limits.project()
+            callers = [Caller(servers[n % 2].url, project, ("member", "reader"))
+                       for n in range(CLIENTS)]
+            sizes = [MIB // 2 + (n % 4) * MIB // 4 for n in range(CLIENTS)]
+
+            def write(caller: Caller, size: int, index: int) -> int:
+                image = caller.create()
+                data = b"k" * size
+                body = data if index % 2 else iter([data[i:i + 65536]
+                                                    for i in range(0, size, 65536)])
+                return caller.http.put(f"/v2/images/{image['id']}/file", content=body,
+                                       headers=OCTET).status_code
+
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                codes = list(pool.map(write, callers, sizes, range(CLIENTS)))
+            assert set(codes) <= {204, 413}, codes
+            assert codes.count(204) >= 1
+            assert _held(callers[0]) <= 4 * MIB, codes
+            assert _count_reservations(url, project) == 0
