@@ -48,7 +48,7 @@ def test_tutorial_style_file_loads(tmp_path: Path, caplog: pytest.LogCaptureFixt
     caplog.set_level(logging.WARNING)
     settings = settings_from_files([write(tmp_path, TUTORIAL_CONF)], tmp_path)
     assert settings.server.bind_port == 9393 and settings.server.workers == 2
-    assert settings.api.show_image_direct_url is True
+    assert settings.display.show_image_direct_url is True
     assert settings.database.url == "mysql+pymysql://glance:123456@controller/glance"
     assert not settings.database.embedded
     assert settings.store.filesystem_store_datadir == Path("/var/lib/glance/images")
@@ -243,11 +243,11 @@ def test_empty_brackets_are_an_empty_list(tmp_path: Path) -> None:
 
 def test_request_limit_keys(tmp_path: Path) -> None:
     defaults = settings_from_files([], tmp_path)
-    assert defaults.api.max_request_body_size == 114_688
+    assert defaults.server.max_request_body_size == 114_688
     assert defaults.server.max_header_line == 16_384
     settings = settings_from_files([write(tmp_path, "[oslo_middleware]\nmax_request_body_size = 2048\n"
                                                     "[DEFAULT]\nmax_header_line = 32768\n")], tmp_path)
-    assert settings.api.max_request_body_size == 2048
+    assert settings.server.max_request_body_size == 2048
     assert settings.server.max_header_line == 32_768
     with pytest.raises(ConfigError, match=r"^\[oslo_middleware\] max_request_body_size"):
         settings_from_files([write(tmp_path, "[oslo_middleware]\nmax_request_body_size = 0\n")],

@@ -17,8 +17,8 @@ def _settings(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
 
 def test_defaults(tmp_path: Path) -> None:
     settings = _settings(tmp_path, "")
-    assert settings.api.require_image_format_match is True
-    assert settings.api.vmdk_allowed_types == ("streamOptimized", "monolithicSparse")
+    assert settings.formats.require_image_format_match is True
+    assert settings.formats.vmdk_allowed_types == ("streamOptimized", "monolithicSparse")
     assert settings.imports.enabled_import_methods == ("glance-direct", "web-download",
                                                        "copy-image")
     assert settings.imports.allowed_ports == (80, 443)
@@ -45,9 +45,9 @@ output_format = qcow2
 inject = a:1,b:two
 ignore_user_roles = admin,service
 """)
-    assert settings.api.require_image_format_match is False
-    assert settings.api.vmdk_allowed_types == ("streamOptimized",)
-    assert settings.api.gpt_safety_checks_nonfatal == ("mbr",)
+    assert settings.formats.require_image_format_match is False
+    assert settings.formats.vmdk_allowed_types == ("streamOptimized",)
+    assert settings.formats.gpt_safety_checks_nonfatal == ("mbr",)
     assert settings.imports.enabled_import_methods == ("glance-direct", "web-download")
     assert settings.imports.staging_dir == Path("/var/lib/glance/staging/")
     assert settings.imports.allowed_hosts == ("images.example.org",)

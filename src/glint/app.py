@@ -107,7 +107,7 @@ def create_app(settings: Settings) -> Starlette:
             db.dispose()
 
     image_schema = docs.image_schema(
-        disk_formats=settings.api.disk_formats, container_formats=settings.api.container_formats
+        disk_formats=settings.formats.disk_formats, container_formats=settings.formats.container_formats
     )
     app = Starlette(
         routes=[*discovery.routes, *healthcheck.routes, *images.routes, *image_data.routes, *members.routes,
@@ -137,8 +137,8 @@ def create_app(settings: Settings) -> Starlette:
     app.state.schema_documents = {
         "image": image_schema,
         "images": docs.images_schema(
-            disk_formats=settings.api.disk_formats,
-            container_formats=settings.api.container_formats,
+            disk_formats=settings.formats.disk_formats,
+            container_formats=settings.formats.container_formats,
         ),
         "member": docs.member_schema(),
         "members": docs.members_schema(),

@@ -32,33 +32,59 @@ class ServerSettings:
     client_socket_timeout: int = 900
     upload_minimum_rate: int = 1024
     upload_minimum_rate_window: int = 60
+    # `[oslo_middleware] max_request_body_size`: JSON bodies only, never image data.
+    max_request_body_size: int = 114_688
 
 
 @dataclass(frozen=True)
-class ApiSettings:
+class UploadSettings:
+    """Image data coming in (upload, stage, import, locations): `[DEFAULT]
+    image_size_cap` and `hashing_algorithm`."""
+
     image_size_cap: int = ONE_TIB
-    show_image_direct_url: bool = False
-    show_multiple_locations: bool = False
     hashing_algorithm: str = "sha512"
+
+
+@dataclass(frozen=True)
+class FormatSettings:
+    """`[image_format]`: the formats an image may declare, and how its data is inspected."""
+
+    disk_formats: tuple[str, ...] = DEFAULT_DISK_FORMATS
+    container_formats: tuple[str, ...] = DEFAULT_CONTAINER_FORMATS
+    require_image_format_match: bool = True
+    vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
+    gpt_safety_checks_nonfatal: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListingSettings:
+    """Pages of lists: `[DEFAULT] limit_param_default` and `api_limit_max`."""
+
     limit_param_default: int = 25
     api_limit_max: int = 1000
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    """What an image shows of its locations: `[DEFAULT] show_image_direct_url`
+    and `show_multiple_locations`."""
+
+    show_image_direct_url: bool = False
+    show_multiple_locations: bool = False
+
+
+@dataclass(frozen=True)
+class ImageLimitSettings:
+    """What one image's metadata may hold: `[DEFAULT] image_*_quota` (counts
+    per image; negative: no limit) and Glint's own
+    `validate_image_properties_with_metadefs` (check image properties against
+    the OS::Glance::Image metadefs)."""
+
     image_member_quota: int = 128
     image_property_quota: int = 128
     image_tag_quota: int = 128
     image_location_quota: int = 10
-    # `[oslo_middleware] max_request_body_size`: JSON bodies only, never image data.
-    max_request_body_size: int = 114_688
-    disk_formats: tuple[str, ...] = DEFAULT_DISK_FORMATS
-    container_formats: tuple[str, ...] = DEFAULT_CONTAINER_FORMATS
-    # [image_format]: format inspection of uploaded data.
-    require_image_format_match: bool = True
-    vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
-    gpt_safety_checks_nonfatal: tuple[str, ...] = ()
-    # Glint's own: check image properties against the OS::Glance::Image metadefs.
     validate_image_properties_with_metadefs: bool = False
-    # `[DEFAULT] delayed_delete`: DELETE leaves an image with data in
-    # pending_delete, its data kept until the scrubber removes it.
-    delayed_delete: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,7 +220,8 @@ class ConsoleSettings:
 
 @dataclass(frozen=True)
 class ScrubSettings:
-    """The scrubber's `[DEFAULT]` keys (Glance's), and whether `glint serve` runs it."""
+    """Delayed delete and the scrubber's `[DEFAULT]` keys (Glance's), and whether
+    `glint serve` runs it."""
 
     # Seconds an image stays in pending_delete before its data is deleted.
     scrub_time: int = 0
@@ -204,6 +231,9 @@ class ScrubSettings:
     scrub_pool_size: int = 1
     # Glint's own: `glint serve` runs the scrubber's passes itself.
     scrub_in_serve: bool = False
+    # `[DEFAULT] delayed_delete`: DELETE leaves an image with data in
+    # pending_delete, its data kept until the scrubber removes it.
+    delayed_delete: bool = False
 
 
 CACHE_DRIVERS = ("centralized_db",)
@@ -274,7 +304,11 @@ class QuotaSettings:
 class Settings:
     database: DatabaseSettings
     server: ServerSettings = field(default_factory=ServerSettings)
-    api: ApiSettings = field(default_factory=ApiSettings)
+    upload: UploadSettings = field(default_factory=UploadSettings)
+    formats: FormatSettings = field(default_factory=FormatSettings)
+    listing: ListingSettings = field(default_factory=ListingSettings)
+    display: DisplaySettings = field(default_factory=DisplaySettings)
+    image_limits: ImageLimitSettings = field(default_factory=ImageLimitSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)

@@ -82,7 +82,7 @@ def test_tags_and_their_quota(services: Services) -> None:
     services.images.remove_tag(owner, image.id, "golden")
     with pytest.raises(NotFound):
         services.images.remove_tag(owner, image.id, "golden")
-    for n in range(services.settings.api.image_tag_quota):
+    for n in range(services.settings.image_limits.image_tag_quota):
         services.images.add_tag(owner, image.id, f"t{n}")
     with pytest.raises(QuotaExceeded):
         services.images.add_tag(owner, image.id, "one-too-many")

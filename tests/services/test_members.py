@@ -74,7 +74,7 @@ def test_a_stranger_cannot_add_members(services: Services) -> None:
 def test_the_member_quota(services: Services) -> None:
     owner = caller()
     image = new_image(services, owner, visibility="shared")
-    quota = services.settings.api.image_member_quota
+    quota = services.settings.image_limits.image_member_quota
     for n in range(quota):
         services.members.add(owner, image.id, f"project-{n}")
     with pytest.raises(QuotaExceeded):

@@ -32,7 +32,7 @@ async def json_body(request: Request) -> Any:
     `read_body`), InvalidInput when the body is missing or malformed, or breaks
     a rule of glint.domain.input_rules (nesting depth, NUL, lone surrogates).
     """
-    limit = services_of(request).settings.api.max_request_body_size
+    limit = services_of(request).settings.server.max_request_body_size
     return parse_json_document(await read_body(request, limit))
 
 

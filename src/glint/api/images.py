@@ -33,7 +33,7 @@ def _validator(request: Request) -> ImageValidator:
 
 
 def _body(services: Services, image: Image) -> dict[str, object]:
-    return image_body(image, services.settings.api, multistore=services.stores.multistore)
+    return image_body(image, services.settings.display, multistore=services.stores.multistore)
 
 
 async def create_image(request: Request) -> Response:
@@ -58,10 +58,10 @@ async def create_image(request: Request) -> Response:
 
 async def list_images(request: Request) -> Response:
     services = services_of(request)
-    api = services.settings.api
+    listing = services.settings.listing
     params = list(request.query_params.multi_items())
-    query = parse_list_query(params, default_limit=api.limit_param_default,
-                             max_limit=api.api_limit_max)
+    query = parse_list_query(params, default_limit=listing.limit_param_default,
+                             max_limit=listing.api_limit_max)
     images = await run_in_threadpool(services.images.list_images, context_of(request), query)
     without_marker = [(k, v) for k, v in params if k != "marker"]
     body: dict[str, object] = {

@@ -121,7 +121,7 @@ def _tag_query(request: Request) -> TagQuery:
     sort_key, sort_dir = parse_sort(params.get("sort_key"), params.get("sort_dir"), TAG_SORT_KEYS)
     limit = params.get("limit")
     return TagQuery(
-        limit=parse_limit(limit, default=0, maximum=services_of(request).settings.api.api_limit_max)
+        limit=parse_limit(limit, default=0, maximum=services_of(request).settings.listing.api_limit_max)
         if limit else None,
         marker=params.get("marker") or None, sort_key=sort_key, sort_dir=sort_dir,
     )

@@ -40,13 +40,13 @@ def _name(request: Request) -> str:
 
 def _query(request: Request) -> NamespaceQuery:
     params = request.query_params
-    api = services_of(request).settings.api
+    listing = services_of(request).settings.listing
     sort_key, sort_dir = parse_sort(params.get("sort_key"), params.get("sort_dir"),
                                     NAMESPACE_SORT_KEYS)
     resource_types = tuple(t.strip() for t in params.get("resource_types", "").split(",") if t.strip())
     return NamespaceQuery(
-        limit=parse_limit(params.get("limit"), default=api.limit_param_default,
-                          maximum=api.api_limit_max),
+        limit=parse_limit(params.get("limit"), default=listing.limit_param_default,
+                          maximum=listing.api_limit_max),
         marker=params.get("marker") or None, sort_key=sort_key, sort_dir=sort_dir,
         visibility=parse_visibility(params.get("visibility")), resource_types=resource_types,
     )

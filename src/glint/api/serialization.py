@@ -7,14 +7,14 @@ from typing import Any
 
 from glint.api.schema_documents import HIDDEN_IMAGE_PROPERTIES
 from glint.domain.image import Image, Location, Member
-from glint.settings import ApiSettings
+from glint.settings import DisplaySettings
 
 
 def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_body(image: Image, api: ApiSettings, *, multistore: bool = False) -> dict[str, Any]:
+def image_body(image: Image, display: DisplaySettings, *, multistore: bool = False) -> dict[str, Any]:
     """The image as the API shows it; with several stores, `stores` lists the ids of
     the stores holding its data and each location names its store."""
     body: dict[str, Any] = {key: value for key, value in image.properties.items()
@@ -43,9 +43,9 @@ def image_body(image: Image, api: ApiSettings, *, multistore: bool = False) -> d
         "file": f"/v2/images/{image.id}/file",
         "schema": "/v2/schemas/image",
     })
-    if api.show_image_direct_url and image.locations:
+    if display.show_image_direct_url and image.locations:
         body["direct_url"] = image.locations[0].url
-    if api.show_multiple_locations:
+    if display.show_multiple_locations:
         body["locations"] = [
             {"url": location.url, "metadata": _location_metadata(location, multistore)}
             for location in image.locations

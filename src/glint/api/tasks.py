@@ -36,8 +36,8 @@ def task_body(task: Task, *, details: bool = True) -> dict[str, Any]:
 
 def _query(request: Request) -> TaskQuery:
     params = request.query_params
-    api = services_of(request).settings.api
-    limit_text = params.get("limit", str(api.limit_param_default))
+    listing = services_of(request).settings.listing
+    limit_text = params.get("limit", str(listing.limit_param_default))
     try:
         limit = int(limit_text)
     except ValueError:
@@ -49,7 +49,7 @@ def _query(request: Request) -> TaskQuery:
         raise InvalidInput(f"Invalid sort direction: {sort_dir}")
     return TaskQuery(status=params.get("status"), type=params.get("type"),
                      sort_key=params.get("sort_key", "created_at"),
-                     descending=sort_dir == "desc", limit=min(limit, api.api_limit_max),
+                     descending=sort_dir == "desc", limit=min(limit, listing.api_limit_max),
                      marker=params.get("marker"))
 
 

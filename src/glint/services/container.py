@@ -69,12 +69,16 @@ def build_services(settings: Settings, db: Database, stores: StoreRegistry, poli
     quotas = Quotas(db=db, owner=owner, storage_limit=settings.quota.user_storage_quota,
                     unified=(KeystoneLimits(settings.quota.config_files)
                              if settings.quota.use_keystone_limits else None))
-    images = ImageServices(db=db, policy=policy, api=settings.api, access=access, events=events,
+    images = ImageServices(db=db, policy=policy, access=access, display=settings.display,
+                           limits=settings.image_limits,
+                           delayed_delete=settings.scrub.delayed_delete, events=events,
                            quotas=quotas)
     data = ImageDataServices(images=images, stores=stores, writes=DataWrites(db=db, owner=owner),
-                             quotas=quotas)
+                             quotas=quotas, upload_settings=settings.upload,
+                             formats=settings.formats)
     imports = ImportServices(
-        db=db, access=access, api=settings.api, writes=data.writes, stores=stores,
+        db=db, access=access, upload=settings.upload, formats=settings.formats,
+        writes=data.writes, stores=stores,
         settings=settings.imports, staging=Staging(staging_folder(settings)),
         uri_filter=uri_filter, quotas=quotas, events=events,
     )
@@ -91,10 +95,11 @@ def build_services(settings: Settings, db: Database, stores: StoreRegistry, poli
         stores=stores,
         images=images,
         members=MemberServices(db=db, access=access, policy=policy,
-                               member_quota=settings.api.image_member_quota, events=events),
+                               member_quota=settings.image_limits.image_member_quota, events=events),
         data=data,
         placement=placement,
-        locations=LocationServices(images=images, stores=stores,
+        locations=LocationServices(images=images, stores=stores, upload=settings.upload,
+                                   display=settings.display, limits=settings.image_limits,
                                    fetcher=CheckedFetcher(rules=uri_filter)),
         metadefs=MetadefServices(db=db, policy=policy.metadefs, events=events),
         metadef_contents=MetadefContentServices(db=db, policy=policy.metadefs, events=events),

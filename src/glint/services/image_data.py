@@ -37,6 +37,7 @@ from glint.services.data_writes import DataWrites
 from glint.services.images import ImageServices
 from glint.services.ingest import Ingested, IngestRules, discard, format_check, ingest
 from glint.services.quotas import Quotas, Reservation, ReservationKind
+from glint.settings import FormatSettings, UploadSettings
 from glint.stores.base import WritableStore
 from glint.stores.hashing import ImageTooLarge
 from glint.stores.registry import StoreRegistry
@@ -62,6 +63,9 @@ class ImageDataServices:
     stores: StoreRegistry
     writes: DataWrites
     quotas: Quotas
+    # (Not `upload`: that is the use case below.)
+    upload_settings: UploadSettings
+    formats: FormatSettings
 
     async def upload(
         self,
@@ -75,7 +79,7 @@ class ImageDataServices:
         """Store the request body as the image's data and activate the image.
 
         The data goes to `target`, or to the default store when None."""
-        cap = self.images.api.image_size_cap
+        cap = self.upload_settings.image_size_cap
         if expected_size is not None and expected_size > cap:
             raise ImageTooLarge(cap)
         store = target or self.stores.default_store()
@@ -87,9 +91,9 @@ class ImageDataServices:
             if reservation is not None:
                 await asyncio.shield(reservation.release())
             raise
-        rules = IngestRules(size_cap=cap, algorithm=self.images.api.hashing_algorithm,
+        rules = IngestRules(size_cap=cap, algorithm=self.upload_settings.hashing_algorithm,
                             declared_size=expected_size,
-                            formats=format_check(image, self.images.api),
+                            formats=format_check(image, self.formats),
                             before_publish=partial(self.writes.confirm, write),
                             quota=reservation)
         events = self.images.events

@@ -31,20 +31,23 @@ from glint.services.import_progress import SHOWN_AS as PROGRESS_PROPERTY
 from glint.services.import_progress import progress_of
 from glint.services.metadef_checks import check_image_properties
 from glint.services.quotas import Quotas, Reservation
-from glint.settings import ApiSettings, NotificationSettings
+from glint.settings import DisplaySettings, ImageLimitSettings, NotificationSettings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ImageServices:
-    """Image metadata use cases. `db`, `policy` and `api` are also read by the
+    """Image metadata use cases. `db` and `policy` are also read by the
     import modules, until they take their own dependencies."""
 
     db: Database
     policy: Policy
-    api: ApiSettings
     access: ImageAccess
+    display: DisplaySettings
+    limits: ImageLimitSettings
+    # `[DEFAULT] delayed_delete`: DELETE leaves data in pending_delete for the scrubber.
+    delayed_delete: bool
     # Notifications, emitted after each change is committed (glint.events).
     events: Publisher = field(default_factory=lambda: Publisher(NotificationSettings()))
     # Unified limits' image_count_total on create (glint.services.quotas).
@@ -63,8 +66,8 @@ class ImageServices:
         reading are left out (property protections), and so are the locations
         when they are shown but get_image_location denies them (as Glance shows
         `locations: []` and no `direct_url` then)."""
-        if image.locations and (self.api.show_multiple_locations
-                                or self.api.show_image_direct_url):
+        if image.locations and (self.display.show_multiple_locations
+                                or self.display.show_image_direct_url):
             if not self.policy.allows("get_image_location", ctx, Target(image=image)):
                 image = replace(image, locations=[])
         if self.policy.properties is None:
@@ -104,13 +107,15 @@ class ImageServices:
             for name in image.properties:
                 self.policy.properties.enforce(ctx, name, PropertyOperation.CREATE)
         image_rules.check_quotas(
-            image, property_quota=self.api.image_property_quota, tag_quota=self.api.image_tag_quota
+            image, property_quota=self.limits.image_property_quota,
+            tag_quota=self.limits.image_tag_quota,
         )
         count_limit = self.quotas.image_count_limit(image.owner) if self.quotas else None
         with self.db.writing() as session:
             if count_limit is not None and image.owner is not None:
                 Quotas.check_new_image(session, image.owner, count_limit)
-            check_image_properties(session, self.api, image.properties)
+            check_image_properties(session, self.limits.validate_image_properties_with_metadefs,
+                                   image.properties)
             repo.insert_image(session, image)
         self.events.emit("image.create", lambda: payloads.image(image))
         return self.readable(ctx, image)
@@ -144,10 +149,11 @@ class ImageServices:
             if image.visibility != before_visibility:
                 self._enforce_visibility(ctx, target, image.visibility)
             image_rules.check_quotas(
-                image, property_quota=self.api.image_property_quota,
-                tag_quota=self.api.image_tag_quota,
+                image, property_quota=self.limits.image_property_quota,
+                tag_quota=self.limits.image_tag_quota,
             )
-            check_image_properties(session, self.api, image.properties, (c.name for c in changes))
+            check_image_properties(session, self.limits.validate_image_properties_with_metadefs,
+                                   image.properties, (c.name for c in changes))
             if locations is not None:
                 location_rules.apply_plan(image, locations)
                 if room is not None and self.quotas is not None:
@@ -196,7 +202,7 @@ class ImageServices:
         self.policy.enforce("delete_image", ctx, target)
         if image.protected:
             raise Forbidden(f"Image {image.id} is protected and cannot be deleted.")
-        status = lifecycle.deleted_status(image, delayed=self.api.delayed_delete)
+        status = lifecycle.deleted_status(image, delayed=self.delayed_delete)
         deleted_at = now()
         with self.db.writing() as session:
             if not repo.mark_deleted(session, image.id, deleted_at,
@@ -239,7 +245,7 @@ class ImageServices:
             self.policy.enforce("modify_image", ctx, target)
             image.tags.add(tag)
             image_rules.check_quotas(
-                image, property_quota=-1, tag_quota=self.api.image_tag_quota
+                image, property_quota=-1, tag_quota=self.limits.image_tag_quota
             )
             repo.add_tag(session, image.id, tag)
             image.updated_at = now()

@@ -33,7 +33,7 @@ from glint.domain.errors import InvalidImageData, StorageFull, StoreUnavailable
 from glint.domain.image import Image, Location
 from glint.formats.detect import Detection
 from glint.formats.verdict import FormatRejected, FormatRules, judge
-from glint.settings import ApiSettings
+from glint.settings import FormatSettings
 from glint.stores.base import AdoptingStore, StoredData, StoreError, StoreFull
 from glint.stores.hashing import HashingStream
 
@@ -136,21 +136,21 @@ class Ingested:
     inspected: bool
 
 
-def format_check(image: Image, api: ApiSettings) -> FormatCheck | None:
+def format_check(image: Image, formats: FormatSettings) -> FormatCheck | None:
     """How an image's data is inspected: only bare images are, as in Glance."""
     if image.container_format != "bare":
         return None
-    return judged_as(image.disk_format or "", api)
+    return judged_as(image.disk_format or "", formats)
 
 
-def judged_as(disk_format: str, api: ApiSettings) -> FormatCheck:
+def judged_as(disk_format: str, formats: FormatSettings) -> FormatCheck:
     """Inspection of data that must be `disk_format`, under the `[image_format]` options."""
     return FormatCheck(
         disk_format=disk_format,
-        vmdk_allowed_types=frozenset(api.vmdk_allowed_types),
+        vmdk_allowed_types=frozenset(formats.vmdk_allowed_types),
         rules=FormatRules(
-            require_image_format_match=api.require_image_format_match,
-            gpt_safety_checks_nonfatal=frozenset(api.gpt_safety_checks_nonfatal),
+            require_image_format_match=formats.require_image_format_match,
+            gpt_safety_checks_nonfatal=frozenset(formats.gpt_safety_checks_nonfatal),
         ),
     )
 

@@ -55,6 +55,7 @@ from glint.services.images import ImageServices
 from glint.services.ingest import IngestRules, Measured, ingest
 from glint.services.location_fetch import CheckedFetcher, LocationUnreadable
 from glint.services.quotas import Reservation
+from glint.settings import DisplaySettings, ImageLimitSettings, UploadSettings
 from glint.stores.base import SizedStore, Store, StoreError, WritableStore
 from glint.stores.registry import StoreRegistry
 
@@ -126,6 +127,9 @@ def is_service(ctx: RequestContext) -> bool:
 class LocationServices:
     images: ImageServices
     stores: StoreRegistry
+    upload: UploadSettings
+    display: DisplaySettings
+    limits: ImageLimitSettings
     fetcher: CheckedFetcher = field(default_factory=CheckedFetcher)
 
     # POST /v2/images/{id}/locations ---------------------------------------------
@@ -207,8 +211,8 @@ class LocationServices:
                     new: NewLocation) -> Digests:
         """The data's digests, in validation_data's algorithm if it names one;
         LocationUnreadable when the data cannot be read or does not match."""
-        rules = IngestRules(size_cap=self.images.api.image_size_cap,
-                            algorithm=new.os_hash_algo or self.images.api.hashing_algorithm)
+        rules = IngestRules(size_cap=self.upload.image_size_cap,
+                            algorithm=new.os_hash_algo or self.upload.hashing_algorithm)
         digests = (await ingest(image_id, chunks, Measured(location), rules)).digests
         assert digests is not None
         if new.os_hash_value is not None and digests.os_hash_value != new.os_hash_value:
@@ -277,9 +281,9 @@ class LocationServices:
             self.images.policy.enforce(rule, ctx, target)
         self.images.policy.enforce("get_image_location", ctx, target)
         plan = location_rules.plan_changes(
-            image, location_changes, hashing_algorithm=self.images.api.hashing_algorithm,
-            multistore=self.stores.multistore, shown=self.images.api.show_multiple_locations,
-            quota=self.images.api.image_location_quota)
+            image, location_changes, hashing_algorithm=self.upload.hashing_algorithm,
+            multistore=self.stores.multistore, shown=self.display.show_multiple_locations,
+            quota=self.limits.image_location_quota)
         plan.size = image.size
         return plan
 

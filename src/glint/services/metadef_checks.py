@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from glint.db import metadef_repositories as repo
 from glint.domain.metadef_validation import check_value
 from glint.domain.metadefs import IMAGE_RESOURCE_TYPE
-from glint.settings import ApiSettings
 
 
 def image_definitions(session: Session) -> dict[str, list[dict[str, Any]]]:
@@ -34,12 +33,13 @@ def image_definitions(session: Session) -> dict[str, list[dict[str, Any]]]:
 
 
 def check_image_properties(
-    session: Session, api: ApiSettings, properties: Mapping[str, str],
+    session: Session, enabled: bool, properties: Mapping[str, str],
     only: Iterable[str] | None = None,
 ) -> None:
     """Raise InvalidInput for the first property (of `only`, if given) whose value
-    breaks a definition; does nothing unless the option is on."""
-    if not api.validate_image_properties_with_metadefs:
+    breaks a definition; does nothing unless `enabled`
+    (`validate_image_properties_with_metadefs`)."""
+    if not enabled:
         return
     names = set(properties) if only is None else set(only) & set(properties)
     if not names:

@@ -104,9 +104,9 @@ async def _copy(deps: ImportDeps, image: Image, source: Location,
                 store: WritableStore, progress: ImportProgress) -> Location:
     """Stream the image's data from `source` into `store`; DataMismatch (nothing
     published) if it is not the image's data."""
-    api = deps.api
-    rules = IngestRules(size_cap=api.image_size_cap,
-                        algorithm=image.os_hash_algo or api.hashing_algorithm,
+    upload = deps.upload
+    rules = IngestRules(size_cap=upload.image_size_cap,
+                        algorithm=image.os_hash_algo or upload.hashing_algorithm,
                         expected=Expected(image.size, image.checksum, image.os_hash_value))
     chunks = progress.counted(deps.stores.for_location(source).read(source))
     return (await ingest(image.id, chunks, store, rules)).location

@@ -12,7 +12,7 @@ from glint.events.publisher import Publisher
 from glint.services.ingest import IngestRules, QuotaMeter, format_check
 from glint.services.quotas import Quotas
 from glint.services.staging import Staging
-from glint.settings import ApiSettings, ImportSettings, NotificationSettings
+from glint.settings import FormatSettings, ImportSettings, NotificationSettings, UploadSettings
 from glint.stores.registry import StoreRegistry
 
 
@@ -22,8 +22,8 @@ class ImportDeps:
     staging: Staging
     stores: StoreRegistry
     settings: ImportSettings
-    # image_size_cap, hashing_algorithm and the format inspection options.
-    api: ApiSettings
+    upload: UploadSettings
+    formats: FormatSettings
     # This worker's owner id, recorded on the tasks it runs.
     owner: str
     # `[import_filtering_opts]` and the resolver its checks use.
@@ -37,6 +37,6 @@ class ImportDeps:
     def staged_data_rules(self, image: Image, quota: QuotaMeter | None = None) -> IngestRules:
         """How downloaded data is staged: hashed, capped, inspected if bare, held
         to the import's quota reservation (if any)."""
-        return IngestRules(size_cap=self.api.image_size_cap,
-                           algorithm=self.api.hashing_algorithm,
-                           formats=format_check(image, self.api), quota=quota)
+        return IngestRules(size_cap=self.upload.image_size_cap,
+                           algorithm=self.upload.hashing_algorithm,
+                           formats=format_check(image, self.formats), quota=quota)

@@ -64,7 +64,7 @@ def inject_properties(settings: ImportSettings, ctx: RequestContext) -> list[tup
 async def run_plugins(deps: ImportDeps, image: Image) -> Image:
     """Apply the configured plugins to the staged data; returns the image as it now is."""
     path = deps.staging.path(image.id)
-    cap = deps.api.image_size_cap
+    cap = deps.upload.image_size_cap
     # A plugin that replaces the staged data drops its kept digests first (even a
     # crash in between cannot leave digests of other data): the pass that
     # stores the new data hashes and inspects it.
@@ -152,7 +152,7 @@ async def _qemu_img(*args: str) -> str:
 def _inspect_file(deps: ImportDeps, image: Image, path: Path) -> None:
     """Judge the staged file as its disk_format (InvalidImageData), unless the
     unchanged file was judged so when it was staged."""
-    check = judged_as(image.disk_format or "", deps.api)
+    check = judged_as(image.disk_format or "", deps.formats)
     kept = deps.staging.kept(image.id)
     if kept is not None and kept.inspected_as == check.disk_format \
             and deps.staging.unchanged(image.id, kept):

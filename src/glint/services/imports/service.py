@@ -82,7 +82,7 @@ from glint.services.quotas import Quotas, Reservation, ReservationKind
 from glint.services.stage_host import STAGE_HOST
 from glint.services.staging import Staging
 from glint.services.web_download import fetch, resolve_host
-from glint.settings import ApiSettings, ImportSettings, NotificationSettings
+from glint.settings import FormatSettings, ImportSettings, NotificationSettings, UploadSettings
 from glint.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,8 @@ HEARTBEAT = timedelta(seconds=15)
 class ImportServices:
     db: Database
     access: ImageAccess
-    api: ApiSettings
+    upload: UploadSettings
+    formats: FormatSettings
     writes: DataWrites
     stores: StoreRegistry
     settings: ImportSettings
@@ -115,7 +116,8 @@ class ImportServices:
     def deps(self) -> ImportDeps:
         """What the import steps get to use."""
         return ImportDeps(db=self.db, staging=self.staging, stores=self.stores,
-                          settings=self.settings, api=self.api, owner=self.owner,
+                          settings=self.settings, upload=self.upload, formats=self.formats,
+                          owner=self.owner,
                           uri_filter=self.uri_filter, resolve=self.resolve,
                           quotas=self.quotas, events=self.events)
 
@@ -135,8 +137,8 @@ class ImportServices:
     async def stage(self, ctx: RequestContext, image_id: str, body: AsyncIterator[bytes],
                     *, expected_size: int | None, stage_host: str | None = None) -> None:
         """PUT /stage (see `Stager.stage`)."""
-        stager = Stager(self.db, self.access, self.api, self.writes, self.staging, self.settings,
-                        self.events, self.quotas)
+        stager = Stager(self.db, self.access, self.upload, self.formats, self.writes,
+                        self.staging, self.settings, self.events, self.quotas)
         await stager.stage(ctx, image_id, body, expected_size=expected_size,
                            stage_host=stage_host)
 

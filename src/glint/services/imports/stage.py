@@ -31,7 +31,7 @@ from glint.services.ingest import IngestRules, format_check
 from glint.services.quotas import Quotas, Reservation, ReservationKind
 from glint.services.stage_host import STAGE_HOST
 from glint.services.staging import Staging
-from glint.settings import ApiSettings, ImportSettings
+from glint.settings import FormatSettings, ImportSettings, UploadSettings
 from glint.stores.hashing import ImageTooLarge
 
 
@@ -39,7 +39,8 @@ from glint.stores.hashing import ImageTooLarge
 class Stager:
     db: Database
     access: ImageAccess
-    api: ApiSettings
+    upload: UploadSettings
+    formats: FormatSettings
     writes: DataWrites
     staging: Staging
     settings: ImportSettings
@@ -56,7 +57,7 @@ class Stager:
         """
         if ImportMethod.GLANCE_DIRECT not in self.settings.enabled_import_methods:
             raise NotFound("'glance-direct' method is not available at this site.")
-        cap = self.api.image_size_cap
+        cap = self.upload.image_size_cap
         if expected_size is not None and expected_size > cap:
             raise ImageTooLarge(cap)
         reservation = await self._reserve(ctx, image_id, expected_size)
@@ -71,9 +72,9 @@ class Stager:
         events.emit("image.update", partial(
             payloads.image, replace(image, status=ImageStatus.UPLOADING)))
         writes = self.writes
-        rules = IngestRules(size_cap=cap, algorithm=self.api.hashing_algorithm,
+        rules = IngestRules(size_cap=cap, algorithm=self.upload.hashing_algorithm,
                             declared_size=expected_size,
-                            formats=format_check(image, self.api),
+                            formats=format_check(image, self.formats),
                             before_publish=partial(writes.confirm, write), quota=reservation)
         heartbeat = asyncio.create_task(writes.heartbeat(write))
         try:

@@ -86,19 +86,19 @@ def _rules(deps: ImportDeps, image: Image, kept: StagedDigests | None) -> Ingest
     again: the copy is checked by its size. Data a plugin changed (nothing kept) is
     hashed and inspected in this pass; data changed since its digests were kept is
     hashed again and must match them."""
-    api = deps.api
-    formats = format_check(image, api)
+    upload = deps.upload
+    formats = format_check(image, deps.formats)
     if kept is not None and (formats is None or kept.inspected_as == formats.disk_format):
         formats = None
     if kept is None:
-        return IngestRules(size_cap=api.image_size_cap, algorithm=api.hashing_algorithm,
+        return IngestRules(size_cap=upload.image_size_cap, algorithm=upload.hashing_algorithm,
                            formats=formats)
     if deps.staging.unchanged(image.id, kept):
-        return IngestRules(size_cap=api.image_size_cap, algorithm=None, formats=formats,
+        return IngestRules(size_cap=upload.image_size_cap, algorithm=None, formats=formats,
                            expected=Expected(size=kept.digests.size))
     log.warning("staged data of image %s changed since it was hashed; hashing it again",
                 image.id)
-    return IngestRules(size_cap=api.image_size_cap, algorithm=kept.digests.os_hash_algo,
+    return IngestRules(size_cap=upload.image_size_cap, algorithm=kept.digests.os_hash_algo,
                        formats=formats, expected=Expected.of(kept.digests))
 
 
@@ -107,7 +107,7 @@ def _kept_after(deps: ImportDeps, image: Image, kept: StagedDigests | None,
     """The staged data's digests once a store took it: those kept before, or (the
     data was hashed in this pass, after a plugin changed it) the ones just found,
     kept now so that the next stores hash nothing."""
-    formats = format_check(image, deps.api)
+    formats = format_check(image, deps.formats)
     inspected_as = formats.disk_format if formats else None
     if kept is None:
         assert ingested.digests is not None
