@@ -45,7 +45,7 @@ async def read_all(store: FilesystemStore, location: Location, start: int = 0,
 async def test_write_read_delete(store: FilesystemStore) -> None:
     image_id = str(uuid.uuid4())
     stored = await store.write(image_id, chunks(b"hello ", b"world"))
-    assert stored.size == 11
+    assert await store.size(stored.location) == 11
     assert stored.location.store == "file"
     assert stored.location.url == (store.directory / image_id).as_uri()
     assert await read_all(store, stored.location) == b"hello world"

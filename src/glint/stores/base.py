@@ -30,8 +30,10 @@ READ_CHUNK_SIZE = 2 * 1024 * 1024
 
 @dataclass(frozen=True)
 class StoredData:
+    """Where a store put an image's data. Its size is not here: the stream was
+    counted once, on its way in (glint.stores.hashing, glint.services.ingest)."""
+
     location: Location
-    size: int
 
 
 @dataclass

@@ -180,7 +180,6 @@ class FilesystemStore:
         # Image ids are UUIDs; re-format to make path tricks impossible.
         final = directory / str(uuid.UUID(image_id))
         temporary = directory / f".{final.name}.{uuid.uuid4().hex}.partial"
-        size = 0
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(1, "glint-file-write") as writer:
             fd = await self._disk(loop.run_in_executor(writer, _open_new, temporary))
@@ -191,7 +190,6 @@ class FilesystemStore:
                     if previous is not None:
                         await self._disk(asyncio.wrap_future(previous))
                     previous = writer.submit(_write_all, fd, block)
-                    size += len(block)
                 if previous is not None:
                     await self._disk(asyncio.wrap_future(previous))
                 await self._disk(loop.run_in_executor(
@@ -201,7 +199,7 @@ class FilesystemStore:
                 raise
         url = final.as_uri()
         return StoredData(location=Location(url=url, store=self.name,
-                                            metadata=self.metadata_for(final)), size=size)
+                                            metadata=self.metadata_for(final)))
 
     def can_adopt(self, path: Path) -> bool:
         try:
@@ -222,7 +220,7 @@ class FilesystemStore:
         await self._disk(loop.run_in_executor(
             None, _link_in, path, temporary, final, self.file_perm))
         return StoredData(location=Location(url=final.as_uri(), store=self.name,
-                                            metadata=self.metadata_for(final)), size=size)
+                                            metadata=self.metadata_for(final)))
 
     def metadata_for(self, path: Path) -> dict[str, object]:
         """The metadata file's entry whose mount point holds `path` ({} when none does)."""

@@ -220,25 +220,27 @@ class RbdStore:
         name = str(uuid.UUID(image_id))
         temporary = f".{name}.{uuid.uuid4().hex}.partial"
         await self._call(self._create, temporary, size_hint or 0)
-        size = 0
+        # Where the next block goes: RBD writes at offsets, and the image is
+        # resized to what was written (the stream's size is counted by ingest).
+        offset = 0
         try:
             image = await self._call(self._open_writable, temporary)
             writes = _Writes(self, image)
             try:
                 capacity = size_hint or 0
                 async for block in chunks:
-                    if size + len(block) > capacity:
+                    if offset + len(block) > capacity:
                         # Doubling keeps resizes (which wait for writes) rare; unused
                         # room costs nothing and goes with the last resize.
-                        capacity = max(size + len(block), 2 * capacity, self.chunk_size)
+                        capacity = max(offset + len(block), 2 * capacity, self.chunk_size)
                         await writes.settle(0)
                         await self._call(image.resize, capacity)
                     if not (self.thin_provisioning and _all_zero(block)):
-                        await writes.start(block, size)
-                    size += len(block)
+                        await writes.start(block, offset)
+                    offset += len(block)
                 await writes.settle(0)
-                if capacity != size:
-                    await self._call(image.resize, size)
+                if capacity != offset:
+                    await self._call(image.resize, offset)
                 await self._call(image.flush)
             finally:
                 await writes.finish()
@@ -249,7 +251,7 @@ class RbdStore:
             raise
         fsid = self._fsid
         url = f"rbd://{fsid}/{self.pool}/{name}/{SNAPSHOT}"
-        return StoredData(location=Location(url=url, store=self.name), size=size)
+        return StoredData(location=Location(url=url, store=self.name))
 
     def _create(self, name: str, size: int) -> None:
         import rbd

@@ -228,12 +228,11 @@ class S3Store:
         await self._ensure_bucket()
         if parts.ended and (len(first) < self.large_object_size or not first):
             await self._call(self._client.put_object, Bucket=self.bucket, Key=key, Body=first)
-            size = len(first)
         else:
             parts.give_back(first)
             del first  # held by `parts` only, so it is freed once sent
-            size = await self._write_multipart(key, parts)
-        return StoredData(location=Location(url=self._url(key), store=self.name), size=size)
+            await self._write_multipart(key, parts)
+        return StoredData(location=Location(url=self._url(key), store=self.name))
 
     async def _ensure_bucket(self) -> None:
         if not self.create_bucket_on_put:
@@ -248,13 +247,12 @@ class S3Store:
                 if "BucketAlreadyOwnedByYou" not in exc.message:
                     raise
 
-    async def _write_multipart(self, key: str, data: _Parts) -> int:
+    async def _write_multipart(self, key: str, data: _Parts) -> None:
         created = await self._call(self._client.create_multipart_upload,
                                    Bucket=self.bucket, Key=key)
         upload_id = created["UploadId"]
         in_flight: set[asyncio.Task[dict[str, Any]]] = set()
         tasks: list[asyncio.Task[dict[str, Any]]] = []
-        size = 0
         try:
             part = await data.next()
             while part is not None:
@@ -267,7 +265,6 @@ class S3Store:
                     self._upload_part(key, upload_id, len(tasks) + 1, part, data))
                 in_flight.add(task)
                 tasks.append(task)
-                size += len(part)
                 part = None  # not held here while the next part fills
                 part = await data.next()
             parts = [await task for task in tasks]
@@ -279,7 +276,6 @@ class S3Store:
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.shield(self._abort(key, upload_id))
             raise
-        return size
 
     async def _upload_part(self, key: str, upload_id: str, number: int,
                            part: bytearray, data: _Parts) -> dict[str, Any]:

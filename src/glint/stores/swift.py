@@ -242,16 +242,15 @@ class SwiftStore:
             await self._call("put_container", self.container)
         source = _Source(chunks)
         if size_hint is not None and size_hint < self.large_object_size:
-            size, _ = await self._stream_put(self.container, key, source, None)
+            await self._stream_put(self.container, key, source, None)
         else:
-            size = await self._write_segments(key, source)
-        return StoredData(location=Location(url=self._url(key), store=self.name), size=size)
+            await self._write_segments(key, source)
+        return StoredData(location=Location(url=self._url(key), store=self.name))
 
-    async def _write_segments(self, key: str, source: _Source) -> int:
+    async def _write_segments(self, key: str, source: _Source) -> None:
         segments_container = f"{self.container}_segments"
         await self._call("put_container", segments_container)
         segments: list[dict[str, object]] = []
-        size = 0
         # Each write has segment names of its own: a write given up by a process
         # thought dead can never delete or overwrite a later write's segments.
         prefix = f"{key}/{uuid.uuid4().hex[:16]}"
@@ -262,8 +261,9 @@ class SwiftStore:
                                                     self.chunk_size)
                 segments.append({"path": f"{segments_container}/{name}", "etag": etag,
                                  "size_bytes": part})
-                size += part
-            if size == 0:
+            # No data: a plain empty object, not a manifest of one empty segment.
+            empty = segments[0]["size_bytes"] == 0
+            if empty:
                 await self._stream_put(self.container, key, _Source(_nothing()), None)
             else:
                 await self._call("put_object", self.container, key,
@@ -272,9 +272,8 @@ class SwiftStore:
         except BaseException:
             await asyncio.shield(self._remove_segments(segments))
             raise
-        if size == 0:
+        if empty:
             await self._remove_segments(segments)
-        return size
 
     async def _remove_segments(self, segments: list[dict[str, object]]) -> None:
         for segment in segments:
