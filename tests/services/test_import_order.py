@@ -69,8 +69,9 @@ def _image(services: Services, owner: RequestContext, status: ImageStatus = Imag
 def _web_download(services: Services, ctx: RequestContext, image_id: str,
                   resolver: RecordingResolver) -> Task | None:
     services.imports.resolve = resolver
-    return services.imports.start_import(
-        ctx, image_id, {"method": {"name": "web-download", "uri": PROBE}, "all_stores": True})
+    request = services.imports.parse({"method": {"name": "web-download", "uri": PROBE},
+                                      "all_stores": True})
+    return services.imports.start_import(ctx, image_id, request)
 
 
 def test_a_missing_image_is_404_before_any_lookup(services: Services) -> None:

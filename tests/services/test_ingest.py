@@ -125,8 +125,8 @@ async def _stage_and_import(site: Services, data: bytes) -> tuple[Image, str]:
     owner = caller()
     image = new_image(site, owner)
     await site.imports.stage(owner, image.id, _body(data), expected_size=None)
-    task = site.imports.start_import(owner, image.id, {"method": {"name": "glance-direct"},
-                                                      "stores": ["one", "two"]})
+    request = site.imports.parse({"method": {"name": "glance-direct"}, "stores": ["one", "two"]})
+    task = site.imports.start_import(owner, image.id, request)
     assert task is not None
     site.imports.launch(task.id)
     # Generous: the machine may be busy.

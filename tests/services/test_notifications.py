@@ -191,7 +191,7 @@ def test_an_import_reports_its_task(site: Services, consumer: Consumer) -> None:
 async def _imported(site: Services, ctx: RequestContext, image_id: str,
                     body: dict[str, object]) -> None:
     """Start an import and wait for its task to end."""
-    task = site.imports.start_import(ctx, image_id, body)
+    task = site.imports.start_import(ctx, image_id, site.imports.parse(body))
     assert task is not None
     site.imports.launch(task.id)
     for _ in range(2400):

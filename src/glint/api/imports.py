@@ -17,6 +17,7 @@ from glint.api.routing import resource
 from glint.api.slow_bodies import limits_of, paced
 from glint.domain.image import ImageStatus
 from glint.services.imports.glance_download import RemoteAuth
+from glint.services.imports.request import ImportMethod
 from glint.services.stage_host import RELAY_MARK, is_elsewhere, relay, self_url
 
 
@@ -43,8 +44,8 @@ async def stage(request: Request) -> Response:
 async def start_import(request: Request) -> Response:
     services = services_of(request)
     body = await json_body(request)
-    method = body.get("method") if isinstance(body, dict) else None
-    if isinstance(method, dict) and method.get("name") == "glance-direct":
+    import_request = services.imports.parse(body)
+    if import_request.method == ImportMethod.GLANCE_DIRECT:
         # The body was read once, with its size cap: relay the same document.
         relayed = await relayed_to_stage_host(request, body=json.dumps(body).encode())
         if relayed is not None:
@@ -56,7 +57,7 @@ async def start_import(request: Request) -> Response:
         if token and keystone and services.settings.auth.uses_keystone else None
     task = await run_in_threadpool(partial(
         services.imports.start_import, context_of(request), request.path_params["image_id"],
-        body, request.headers.get("x-image-meta-store"), remote_auth=remote_auth))
+        import_request, request.headers.get("x-image-meta-store"), remote_auth=remote_auth))
     if task is not None:
         services.imports.launch(task.id)
     return Response(status_code=202)

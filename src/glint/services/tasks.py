@@ -175,9 +175,8 @@ class TaskServices:
         new = NewImage.from_body(legacy.image_body, ctx.project_id)
         image = await run_in_threadpool(self.images.create, ctx, new)
         try:
-            started = await run_in_threadpool(
-                self.imports.start_import, ctx, image.id,
-                {"method": {"name": "web-download", "uri": legacy.uri}})
+            request = self.imports.parse({"method": {"name": "web-download", "uri": legacy.uri}})
+            started = await run_in_threadpool(self.imports.start_import, ctx, image.id, request)
         except BaseException:
             with suppress(GlintError):
                 await run_in_threadpool(self.images.delete, ctx, image.id)

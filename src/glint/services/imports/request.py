@@ -6,14 +6,15 @@ Conflict (409) with Glance's messages; nothing here writes, and only
 `check_import_uri` touches the network (it resolves the URI's host): call
 it once the image is known to exist, be visible, importable and the caller
 allowed, so the request is no DNS probe for anyone. The task records the
-request as the client sent it (Glance shows it as the task's input); the
-runner reads it back with `ImportRequest.from_body`.
+request as the client sent it, in Glance's task input (`ImportTaskInput`);
+the runner reads it back through `ImportTaskInput.of`, the one parser of it.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -56,9 +57,12 @@ class ImportRequest:
     stores: tuple[str, ...] | None = None
     all_stores: bool = False
     all_stores_must_succeed: bool = True
+    # The body as the client sent it (checked), which the task records as
+    # Glance does; never read back but through `from_body`.
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_body(cls, body: dict[str, Any]) -> ImportRequest:
+    def from_body(cls, body: Mapping[str, Any]) -> ImportRequest:
         """The request in a body already checked by `parse_request` (as a task records it)."""
         method = body["method"]
         remote = None
@@ -73,7 +77,36 @@ class ImportRequest:
             stores=tuple(str(name) for name in stores) if isinstance(stores, list) else None,
             all_stores=body.get("all_stores") is True,
             all_stores_must_succeed=body.get("all_stores_must_succeed", True) is not False,
+            document=body,
         )
+
+
+@dataclass(frozen=True)
+class ImportTaskInput:
+    """An `api_image_import` task's input, in Glance's shape: `{"image_id": ...,
+    "import_req": <the request body>, "backend": [<target store ids>]}`."""
+
+    image_id: str
+    request: ImportRequest
+    # The stores the import writes to; empty when not recorded (Glance records
+    # None on a single-store site), meaning the default store.
+    targets: tuple[str, ...]
+
+    def as_input(self) -> dict[str, Any]:
+        """The input to record on the task."""
+        return {"image_id": self.image_id, "import_req": dict(self.request.document),
+                "backend": list(self.targets)}
+
+    @classmethod
+    def of(cls, task_input: Mapping[str, Any]) -> ImportTaskInput:
+        """The input a task recorded with `as_input` (ValueError if it is not one)."""
+        body, backend = task_input.get("import_req"), task_input.get("backend")
+        if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
+            raise ValueError(f"not an image import task's input: {task_input!r}")
+        return cls(image_id=str(task_input.get("image_id")),
+                   request=ImportRequest.from_body(body),
+                   targets=tuple(str(name) for name in backend)
+                   if isinstance(backend, list) else ())
 
 
 def parse_request(body: Any, enabled: tuple[str, ...] | list[str], *,

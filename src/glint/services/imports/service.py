@@ -62,6 +62,7 @@ from glint.services.imports.request import (
     LOCK,
     ImportMethod,
     ImportRequest,
+    ImportTaskInput,
     check_import_uri,
     check_importable,
     copy_targets,
@@ -154,10 +155,16 @@ class ImportServices:
 
     # Starting an import ----------------------------------------------------
 
-    def start_import(self, ctx: RequestContext, image_id: str, body: object,
+    def parse(self, body: object) -> ImportRequest:
+        """The import request in a POST /import body, checked against the methods
+        this site enables and its stores (`parse_request`); InvalidInput otherwise."""
+        return parse_request(body, self.settings.enabled_import_methods,
+                             multistore=self.stores.multistore)
+
+    def start_import(self, ctx: RequestContext, image_id: str, request: ImportRequest,
                      store_header: str | None = None, *,
                      remote_auth: RemoteAuth | None = None) -> Task | None:
-        """POST /import: check the request, lock the image, record the task (202).
+        """POST /import: lock the image for `request` (see `parse`), record the task (202).
 
         The data goes to the stores named by `stores` (or the X-Image-Meta-Store
         header), to every writable store with `all_stores`, else to the default store;
@@ -166,8 +173,6 @@ class ImportServices:
         copy-image leaves the image active; with `all_stores` and the image
         already in every store there is nothing to do and no task (None).
         """
-        request = parse_request(body, self.settings.enabled_import_methods,
-                                multistore=self.stores.multistore)
         targets = import_targets(request, store_header, self.stores)
         method = request.method
         if method == ImportMethod.GLANCE_DOWNLOAD and remote_auth is None:
@@ -192,7 +197,7 @@ class ImportServices:
                 id=str(uuid.uuid4()), type=TaskType.API_IMAGE_IMPORT, status=TaskStatus.PENDING,
                 owner=image.owner or ctx.project_id, created_at=now(), updated_at=now(),
                 image_id=image.id, request_id=ctx.request_id, user_id=ctx.user_id,
-                input={"image_id": image.id, "import_req": body, "backend": targets},
+                input=ImportTaskInput(image.id, request, tuple(targets)).as_input(),
                 worker=self.owner,
             )
             if method == ImportMethod.COPY_IMAGE:
@@ -349,15 +354,14 @@ class ImportServices:
 
     def targets(self, task: Task) -> list[str]:
         """The stores the task writes to."""
-        backend = task.input.get("backend")
-        return [str(name) for name in backend] if isinstance(backend, list) and backend \
-            else [self.stores.default_store().name]
+        return self._targets_of(ImportTaskInput.of(task.input))
+
+    def _targets_of(self, task_input: ImportTaskInput) -> list[str]:
+        return list(task_input.targets) or [self.stores.default_store().name]
 
     async def _execute(self, deps: ImportDeps, task: Task, progress: ImportProgress) -> None:
-        body = task.input.get("import_req")
-        assert isinstance(body, dict)
-        request = ImportRequest.from_body(body)
-        targets = self.targets(task)
+        task_input = ImportTaskInput.of(task.input)
+        request, targets = task_input.request, self._targets_of(task_input)
         must_all = request.all_stores_must_succeed
         if request.method == ImportMethod.COPY_IMAGE:
             await copy_to_stores(deps, task, targets, must_all=must_all, progress=progress)
