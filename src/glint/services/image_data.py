@@ -63,7 +63,7 @@ class ImageDataServices:
     stores: StoreRegistry
     writes: DataWrites
     quotas: Quotas
-    # (Not `upload`: that is the use case below.)
+    # image_size_cap and hashing_algorithm (`upload` is the use case below).
     upload_settings: UploadSettings
     formats: FormatSettings
 
