@@ -15,28 +15,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import create_engine, text
 
+from tests.cluster.quota import CLIENTS, QUOTA, Nodes, count_reservations, held, quota_nodes
 from tests.conftest import Caller
 from tests.keystone import Keystone
-from tests.servers import GlintServer, database, glint_server
+from tests.servers import database, glint_server
 from tests.unified_limits import Limits
 
-QUOTA = 40_000
-CLIENTS = 16
 ROUNDS = 20
 OCTET = {"Content-Type": "application/octet-stream"}
 
 
 @pytest.fixture(scope="module", params=["mariadb", "postgresql"])
 def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[tuple[str, list[GlintServer]]]:
-    folder = tmp_path_factory.mktemp(f"quota-race-{request.param}")
-    extra: dict[str, dict[str, object]] = {"DEFAULT": {"user_storage_quota": QUOTA}}
-    with database(request.param, folder) as url, ExitStack() as stack:
-        servers = [stack.enter_context(glint_server(Path(folder) / f"node{n}", url, extra=extra))
-                   for n in range(2)]
-        yield url, servers
+          ) -> Iterator[Nodes]:
+    with quota_nodes(request.param, tmp_path_factory.mktemp(f"quota-race-{request.param}")
+                     ) as running:
+        yield running
 
 
 def _slowly(data: bytes) -> Iterator[bytes]:
@@ -59,47 +54,16 @@ def _write(caller: Caller, index: int) -> int:
     return response.status_code
 
 
-def _held(caller: Caller) -> int:
-    """Bytes the project's images hold (active and staged)."""
-    images = caller.http.get("/v2/images", params={"limit": 100}).json()["images"]
-    return sum(int(image["size"] or 0) for image in images
-               if image["status"] in ("active", "uploading"))
-
-
-def test_parallel_writers_never_pass_the_quota(
-        nodes: tuple[str, list[GlintServer]]) -> None:
-    url, servers = nodes
-    engine = create_engine(url)
-    try:
-        for _ in range(ROUNDS):
-            project = uuid.uuid4().hex
-            callers = [Caller(servers[n % 2].url, project, ("member", "reader"))
-                       for n in range(CLIENTS)]
-            with ThreadPoolExecutor(CLIENTS) as pool:
-                codes = list(pool.map(_write, callers, range(CLIENTS)))
-            assert set(codes) <= {204, 413}, codes
-            assert codes.count(204) >= 1
-            held = _held(callers[0])
-            images = callers[0].http.get("/v2/images", params={"limit": 100}).json()["images"]
-            assert held <= QUOTA, (held, codes, [(i["status"], i["size"]) for i in images])
-            with engine.connect() as connection:
-                left = connection.execute(text(
-                    "SELECT count(*) FROM quota_reservations WHERE project = :p"),
-                    {"p": project}).scalar()
-            assert left == 0
-    finally:
-        engine.dispose()
-
-
-def _count_reservations(url: str, project: str) -> int:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return int(connection.execute(text(
-                "SELECT count(*) FROM quota_reservations WHERE project = :p"),
-                {"p": project}).scalar() or 0)
-    finally:
-        engine.dispose()
+def test_parallel_writers_never_pass_the_quota(nodes: Nodes) -> None:
+    for _ in range(ROUNDS):
+        project = uuid.uuid4().hex
+        callers = nodes.callers(project)
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            codes = list(pool.map(_write, callers, range(CLIENTS)))
+        assert set(codes) <= {204, 413}, codes
+        assert codes.count(204) >= 1
+        assert held(callers[0]) <= QUOTA, codes
+        assert count_reservations(nodes.database_url, project) == 0
 
 
 @pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
@@ -120,14 +84,14 @@ def test_a_killed_node_gives_its_reservations_back(backend: str, tmp_path: Path)
                        f"X-Roles: member,reader\r\nContent-Length: {QUOTA}\r\n\r\n"
                        ).encode() + b"v" * 1000)
             deadline = time.monotonic() + 30
-            while _count_reservations(url, project) == 0:
+            while count_reservations(url, project) == 0:
                 assert time.monotonic() < deadline, "the upload took no reservation"
                 time.sleep(0.1)
             waiting = stays.create()
             assert stays.upload(waiting["id"], b"w").status_code == 413
             victim.kill()
         deadline = time.monotonic() + 60
-        while _count_reservations(url, project):
+        while count_reservations(url, project):
             assert time.monotonic() < deadline, "the dead node's reservation stayed"
             time.sleep(0.5)
         assert stays.upload(waiting["id"], b"w" * QUOTA).status_code == 204
@@ -166,5 +130,5 @@ def test_parallel_writers_never_pass_image_size_total(backend: str, tmp_path: Pa
                 codes = list(pool.map(write, callers, sizes, range(CLIENTS)))
             assert set(codes) <= {204, 413}, codes
             assert codes.count(204) >= 1
-            assert _held(callers[0]) <= 4 * MIB, codes
-            assert _count_reservations(url, project) == 0
+            assert held(callers[0]) <= 4 * MIB, codes
+            assert count_reservations(url, project) == 0
