@@ -4,7 +4,8 @@ A service emits an event after its change is committed: the payload is
 built at once (a snapshot of the change) and put on a bounded in-memory
 queue, which costs the request a few microseconds whatever the state of the
 message bus. One daemon thread per process takes the events in order and
-sends each through oslo.messaging (`[oslo_messaging_notifications]`), so
+sends each as oslo.messaging would (`[oslo_messaging_notifications]`;
+glint.events.senders picks a thin AMQP sender or oslo.messaging itself), so
 consumers see one process's events in the order of its changes. An event
 that could not be sent, or found the queue full, is logged and counted
 (`Publisher.counts`); nothing is ever retried from here beyond
@@ -80,7 +81,7 @@ class Publisher:
     def __init__(self, settings: NotificationSettings,
                  sender: Callable[[], Sender] | None = None) -> None:
         self._settings = settings
-        self._make_sender = sender or (lambda: OsloSender(settings))
+        self._make_sender = sender or (lambda: _default_sender(settings))
         self._queue: queue.Queue[Event | None] = queue.Queue(maxsize=settings.queue_size)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -164,6 +165,13 @@ class Publisher:
             failed = self._failed
         log.error("notification %s not sent (%d not sent so far): %s", event.event_type, failed,
                   reason)
+
+
+def _default_sender(settings: NotificationSettings) -> Sender:
+    # Imported here: the senders module builds on this one's Event and NotSent.
+    from glint.events.senders import sender_for
+
+    return sender_for(settings)
 
 
 class _FailureWatch(logging.Filter):
