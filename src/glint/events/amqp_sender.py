@@ -8,9 +8,10 @@ is set, this sender puts on the wire what oslo.messaging's rabbit driver
 would: the same exchange (`glance`, topic, not durable), the same default
 queue per routing key (`<topic>.<priority>`), the same AMQP properties and
 the same body, `{"oslo.version": "2.0", "oslo.message": "<JSON message>"}`
-with the message's fields in oslo.messaging's order. Each publish waits for
-the broker's confirm, as oslo.messaging's does. Any other set-up keeps
-oslo.messaging (`publisher.OsloSender`).
+with the message's fields in oslo.messaging's order. Every message is
+confirmed by the broker, as oslo.messaging's are, but the confirms of the
+events that queued up together are awaited once, not one round trip each.
+Any other set-up keeps oslo.messaging (`publisher.OsloSender`).
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import amqp
+from amqp import spec
 from oslo_serialization.jsonutils import to_primitive
 
-from glint.events.publisher import CONTROL_EXCHANGE, Event, NotSent
+from glint.events.publisher import CONTROL_EXCHANGE, Event
 from glint.settings import NotificationSettings
 
 # What oslo.messaging's rabbit driver (through kombu) sets on each notification.
@@ -39,7 +42,7 @@ RETRY_INTERVAL_SECONDS = 1.0
 RETRY_BACKOFF_SECONDS = 2.0
 MAX_RETRY_INTERVAL_SECONDS = 30.0
 # Failures after which the connection is dropped and a new one tried.
-CONNECTION_ERRORS = (OSError, amqp.exceptions.AMQPError, amqp.exceptions.MessageNacked)
+CONNECTION_ERRORS = (OSError, amqp.exceptions.AMQPError)
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,10 @@ def envelope(event: Event, publisher_id: str, *, message_id: str, unique_id: str
 
 
 class AmqpSender:
-    """Publishes each event to every topic of the settings over one
-    connection, opened on the first event and again after a failure; tries
-    `settings.retry` more times (-1: for ever) before raising NotSent."""
+    """Publishes events over one connection, opened on the first batch and
+    again after a failure. A batch is published whole, then the broker's
+    confirms are awaited once for all its messages; a batch the connection
+    failed under is sent again, `settings.retry` more times (-1: for ever)."""
 
     def __init__(self, settings: NotificationSettings, brokers: list[Broker]) -> None:
         self._settings = settings
@@ -78,35 +82,60 @@ class AmqpSender:
         self._connection: amqp.Connection | None = None
         self._channel: Any = None
         self._declared: set[str] = set()
+        # Delivery tags of the channel: the last one used, those not yet
+        # confirmed, and those the broker refused.
+        self._tag = 0
+        self._unconfirmed: set[int] = set()
+        self._refused: set[int] = set()
 
-    def send(self, event: Event) -> None:
-        body = envelope(event, self._settings.publisher_id, message_id=str(uuid.uuid4()),
-                        unique_id=uuid.uuid4().hex,
-                        timestamp=datetime.now(UTC).replace(tzinfo=None))
-        for topic in self._settings.topics:
-            self._publish(f"{topic}.{event.priority}", body)
-
-    def _publish(self, routing_key: str, body: bytes) -> None:
+    def send(self, events: Sequence[Event]) -> list[str | None]:
+        messages = [(f"{topic}.{event.priority}", index, self._body(event))
+                    for index, event in enumerate(events) for topic in self._settings.topics]
         tries = 0
         interval = RETRY_INTERVAL_SECONDS
         while True:
             try:
-                channel = self._open()
-                if routing_key not in self._declared:
-                    channel.queue_declare(routing_key, durable=False, auto_delete=False)
-                    channel.queue_bind(routing_key, CONTROL_EXCHANGE, routing_key)
-                    self._declared.add(routing_key)
-                channel.basic_publish(amqp.Message(body, **PROPERTIES), exchange=CONTROL_EXCHANGE,
-                                      routing_key=routing_key,
-                                      confirm_timeout=CONFIRM_TIMEOUT_SECONDS)
-                return
+                return self._publish(messages, len(events))
             except CONNECTION_ERRORS as exc:
                 self._drop()
                 if 0 <= self._settings.retry <= tries:
-                    raise NotSent(str(exc) or repr(exc)) from exc
+                    return [str(exc) or repr(exc)] * len(events)
             tries += 1
             time.sleep(interval)
             interval = min(interval + RETRY_BACKOFF_SECONDS, MAX_RETRY_INTERVAL_SECONDS)
+
+    def _body(self, event: Event) -> bytes:
+        return envelope(event, self._settings.publisher_id, message_id=str(uuid.uuid4()),
+                        unique_id=uuid.uuid4().hex,
+                        timestamp=datetime.now(UTC).replace(tzinfo=None))
+
+    def _publish(self, messages: list[tuple[str, int, bytes]], count: int
+                 ) -> list[str | None]:
+        channel = self._open()
+        sent_as: dict[int, int] = {}
+        for routing_key, index, body in messages:
+            if routing_key not in self._declared:
+                channel.queue_declare(routing_key, durable=False, auto_delete=False)
+                channel.queue_bind(routing_key, CONTROL_EXCHANGE, routing_key)
+                self._declared.add(routing_key)
+            channel.basic_publish(amqp.Message(body, **PROPERTIES), exchange=CONTROL_EXCHANGE,
+                                  routing_key=routing_key)
+            self._tag += 1
+            self._unconfirmed.add(self._tag)
+            sent_as[self._tag] = index
+        while self._unconfirmed:
+            channel.wait([spec.Basic.Ack, spec.Basic.Nack], timeout=CONFIRM_TIMEOUT_SECONDS)
+        reasons: list[str | None] = [None] * count
+        for tag in self._refused:
+            reasons[sent_as[tag]] = "the broker refused it (nack)"
+        self._refused.clear()
+        return reasons
+
+    def _confirmed(self, tag: int, multiple: bool, *, refused: bool = False) -> None:
+        done = {t for t in self._unconfirmed if t <= tag} if multiple else {tag}
+        self._unconfirmed -= done
+        if refused:
+            self._refused |= done
 
     def _open(self) -> Any:
         """The channel, connecting (to the first broker that answers) when
@@ -118,12 +147,16 @@ class AmqpSender:
             connection = amqp.Connection(
                 f"{broker.host}:{broker.port}", userid=broker.username,
                 password=broker.password, virtual_host=broker.virtual_host,
-                connect_timeout=CONNECT_TIMEOUT_SECONDS, confirm_publish=True)
+                connect_timeout=CONNECT_TIMEOUT_SECONDS)
             try:
                 connection.connect()
                 channel = connection.channel()
                 channel.exchange_declare(CONTROL_EXCHANGE, "topic", durable=False,
                                          auto_delete=False)
+                channel.confirm_select()
+                channel.events["basic_ack"].add(self._confirmed)
+                channel.events["basic_nack"].add(
+                    lambda tag, multiple: self._confirmed(tag, multiple, refused=True))
             except CONNECTION_ERRORS as exc:
                 error = exc
                 connection.collect()
@@ -136,13 +169,19 @@ class AmqpSender:
     def _drop(self) -> None:
         """Forget a failed connection, closing its socket only."""
         connection, self._connection, self._channel = self._connection, None, None
-        self._declared.clear()
+        self._forget_channel()
         if connection is not None:
             connection.collect()
 
+    def _forget_channel(self) -> None:
+        self._declared.clear()
+        self._tag = 0
+        self._unconfirmed.clear()
+        self._refused.clear()
+
     def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
-        self._declared.clear()
+        self._forget_channel()
         if connection is None:
             return
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -33,6 +33,8 @@ OSLO_NOTIFY_LOGGERS = ("oslo_messaging.notify.messaging", "oslo_messaging.notify
 CONTROL_EXCHANGE = "glance"
 # How long stopping waits for the events still queued to go out.
 STOP_WAIT_SECONDS = 5.0
+# Most events handed to the sender at once (those that queued up meanwhile).
+BATCH_SIZE = 100
 
 
 class Priority(StrEnum):
@@ -54,14 +56,11 @@ class Counts:
     dropped: int
 
 
-class NotSent(Exception):
-    """An event the bus did not take; the message says why."""
-
-
 class Sender(Protocol):
-    """Sends one event; raises NotSent when it could not."""
+    """Sends events in their order; for each, None when it was sent, or why
+    it was not."""
 
-    def send(self, event: Event) -> None: ...
+    def send(self, events: Sequence[Event]) -> list[str | None]: ...
 
     def close(self) -> None: ...
 
@@ -142,33 +141,51 @@ class Publisher:
             log.warning("stopping with notifications still being sent")
 
     def _run(self, sender: Sender) -> None:
+        """Send the events in order: one alone after waiting for it, then all
+        those that queued up while it was being sent, in batches (a sender can
+        then wait for the bus once for many)."""
         try:
-            while (event := self._queue.get()) is not None:
-                self._send(sender, event)
+            batch = [self._queue.get()]
+            while batch[-1] is not None:
+                self._send(sender, batch)
+                batch = self._waiting() or [self._queue.get()]
+            self._send(sender, batch[:-1])
         finally:
             sender.close()
 
-    def _send(self, sender: Sender, event: Event) -> None:
-        reason: str | None = None
+    def _waiting(self) -> list[Event | None]:
+        """The events already queued, up to BATCH_SIZE, ending at a stop (None)."""
+        taken: list[Event | None] = []
+        while len(taken) < BATCH_SIZE and (not taken or taken[-1] is not None):
+            try:
+                taken.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return taken
+
+    def _send(self, sender: Sender, batch: Sequence[Event | None]) -> None:
+        events = [event for event in batch if event is not None]
+        if not events:
+            return
         try:
-            sender.send(event)
-        except NotSent as exc:
-            reason = str(exc)
+            reasons = sender.send(events)
         except Exception as exc:  # the sending thread must outlive any failure
-            log.exception("notification %s: unexpected failure", event.event_type)
-            reason = repr(exc)
-        with self._lock:
-            if reason is None:
-                self._sent += 1
-                return
-            self._failed += 1
-            failed = self._failed
-        log.error("notification %s not sent (%d not sent so far): %s", event.event_type, failed,
-                  reason)
+            log.exception("notifications %s: unexpected failure",
+                          ", ".join(event.event_type for event in events))
+            reasons = [repr(exc)] * len(events)
+        for event, reason in zip(events, reasons, strict=True):
+            with self._lock:
+                if reason is None:
+                    self._sent += 1
+                    continue
+                self._failed += 1
+                failed = self._failed
+            log.error("notification %s not sent (%d not sent so far): %s", event.event_type,
+                      failed, reason)
 
 
 def _default_sender(settings: NotificationSettings) -> Sender:
-    # Imported here: the senders module builds on this one's Event and NotSent.
+    # Imported here: the senders module builds on this one's Event and Sender.
     from glint.events.senders import sender_for
 
     return sender_for(settings)
@@ -225,15 +242,17 @@ class OsloSender:
         for name in OSLO_NOTIFY_LOGGERS:
             logging.getLogger(name).addFilter(self._watch)
 
-    def send(self, event: Event) -> None:
+    def send(self, events: Sequence[Event]) -> list[str | None]:
+        return [self._send_one(event) for event in events]
+
+    def _send_one(self, event: Event) -> str | None:
         self._watch.thread = threading.get_ident()
         self._watch.failure = None
         if event.priority == Priority.ERROR:
             self._notifier.error({}, event.event_type, event.payload)
         else:
             self._notifier.info({}, event.event_type, event.payload)
-        if self._watch.failure is not None:
-            raise NotSent(self._watch.failure)
+        return self._watch.failure
 
     def close(self) -> None:
         for name in OSLO_NOTIFY_LOGGERS:
