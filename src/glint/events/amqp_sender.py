@@ -34,10 +34,11 @@ from glint.settings import NotificationSettings
 # What oslo.messaging's rabbit driver (through kombu) sets on each notification.
 PROPERTIES: dict[str, Any] = {"content_type": "application/json", "content_encoding": "utf-8",
                               "application_headers": {}, "delivery_mode": 2, "priority": 0}
-# oslo.messaging's defaults: rabbit's connect timeout, and the wait between
-# tries (`rabbit_retry_interval`, growing by `rabbit_retry_backoff` up to 30 s).
+# A broker that does not answer in time counts as a failed try.
 CONNECT_TIMEOUT_SECONDS = 5.0
 CONFIRM_TIMEOUT_SECONDS = 30.0
+# oslo.messaging's defaults for the wait between tries (`rabbit_retry_interval`,
+# growing by `rabbit_retry_backoff` up to `rabbit_interval_max`).
 RETRY_INTERVAL_SECONDS = 1.0
 RETRY_BACKOFF_SECONDS = 2.0
 MAX_RETRY_INTERVAL_SECONDS = 30.0
@@ -163,8 +164,7 @@ class AmqpSender:
                 continue
             self._connection, self._channel = connection, channel
             return channel
-        assert error is not None
-        raise error
+        raise error if error is not None else OSError("no RabbitMQ broker to connect to")
 
     def _drop(self) -> None:
         """Forget a failed connection, closing its socket only."""
@@ -180,6 +180,7 @@ class AmqpSender:
         self._refused.clear()
 
     def close(self) -> None:
+        """Close the connection, if any (the sending thread is done)."""
         connection, self._connection, self._channel = self._connection, None, None
         self._forget_channel()
         if connection is None:
