@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.haproxy import Balancer, haproxy
+from tests.cluster.quota import Nodes, quota_nodes
 from tests.servers import GlintServer, database, free_port, glint_server
 from tests.stores.backends import S3Server, seaweedfs
 from tests.web import WebServer, nginx
@@ -82,3 +83,12 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         balancer = stack.enter_context(
             haproxy(tmp_path / "haproxy", [n.server.url for n in nodes]))
         yield Cluster(tmp_path, balancer, nodes, s3, str(store["s3_store_bucket"]), web)
+
+
+@pytest.fixture(scope="session", params=["mariadb", "postgresql"])
+def quota_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[Nodes]:
+    """The two nodes the quota races share (tests/cluster/quota.py), per database."""
+    with quota_nodes(request.param, tmp_path_factory.mktemp(f"quota-{request.param}")
+                     ) as nodes:
+        yield nodes

@@ -7,14 +7,9 @@ left behind by a refused import."""
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-import pytest
 
 from tests.cluster.quota import (
     CLIENTS,
@@ -22,8 +17,7 @@ from tests.cluster.quota import (
     Nodes,
     count_reservations,
     held,
-    project_images,
-    quota_nodes,
+    image_statuses,
 )
 from tests.conftest import Caller
 from tests.helpers import OCTET, image_tasks, wait_for_import
@@ -32,50 +26,11 @@ ROUNDS = 3
 QUOTA_MESSAGE = "will exceed the limit"
 
 
-class _Sized(BaseHTTPRequestHandler):
-    """GET /N answers N bytes."""
-
-    def do_GET(self) -> None:
-        length = int(self.path.strip("/"))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(length))
-        self.end_headers()
-        self.wfile.write(b"w" * length)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        """Quiet."""
-
-
-@pytest.fixture(scope="module")
-def source() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sized)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module", params=["mariadb", "postgresql"])
-def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-          source: str) -> Iterator[Nodes]:
-    extra: dict[str, dict[str, object]] = {
-        "DEFAULT": {"enabled_import_methods": "[glance-direct, web-download]"},
-        "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]",
-                                  "allowed_ports": f"[{source.rsplit(':', 1)[1]}]"},
-    }
-    with quota_nodes(request.param, tmp_path_factory.mktemp(f"import-race-{request.param}"),
-                     extra) as running:
-        yield running
-
-
 def _import(caller: Caller, index: int, source: str) -> str:
     """One client's import of 4000 to 8000 bytes: glance-direct for even
-    indexes (more than the quota between them), web-download for odd ones. Returns how it ended: `active`,
-    `413` (refused when asked) or `quota` (its task failed on the quota)."""
+    indexes (more than the quota between them), web-download for odd ones.
+    Returns how it ended: `active`, `413` (refused when asked) or `quota` (its
+    task failed on the quota)."""
     image = caller.create()
     size = 4000 + 1000 * (index % 5)
     if index % 2 == 0:
@@ -106,22 +61,21 @@ def _orphans(folder: Path, kept: set[str]) -> list[str]:
             if not any(image_id in path.name for image_id in kept)]
 
 
-def test_parallel_imports_never_pass_the_quota(nodes: Nodes, source: str) -> None:
-    # The images of this test's rounds, by id: the only files the nodes may keep.
-    stored: set[str] = set()
-    staged: set[str] = set()
+def test_parallel_imports_never_pass_the_quota(quota_cluster: Nodes) -> None:
+    nodes = quota_cluster
     for _ in range(ROUNDS):
         project = uuid.uuid4().hex
         callers = nodes.callers(project)
         with ThreadPoolExecutor(CLIENTS) as pool:
-            ends = list(pool.map(_import, callers, range(CLIENTS), [source] * CLIENTS))
+            ends = list(pool.map(_import, callers, range(CLIENTS), [nodes.source] * CLIENTS))
         assert set(ends) <= {"active", "413", "quota"}, ends
         assert "active" in ends and len(set(ends)) > 1, ends
         assert held(callers[0]) <= QUOTA, ends
         assert count_reservations(nodes.database_url, project) == 0
-        images = project_images(callers[0])
-        stored |= {str(image["id"]) for image in images if image["status"] == "active"}
-        staged |= {str(image["id"]) for image in images if image["status"] == "uploading"}
+        # Any race's images (these nodes are shared): stored ones active, staged ones uploading.
+        statuses = image_statuses(nodes.database_url)
+        stored = {image_id for image_id, status in statuses.items() if status == "active"}
+        staged = {image_id for image_id, status in statuses.items() if status == "uploading"}
         for server in nodes.servers:
             assert not _orphans(server.folder / "images", stored), ends
             assert not _orphans(server.folder / "staging", staged), ends

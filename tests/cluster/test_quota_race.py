@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.cluster.quota import CLIENTS, QUOTA, Nodes, count_reservations, held, quota_nodes
+from tests.cluster.quota import CLIENTS, QUOTA, Nodes, count_reservations, held
 from tests.conftest import Caller
 from tests.keystone import Keystone
 from tests.servers import database, glint_server
@@ -24,14 +24,6 @@ from tests.unified_limits import Limits
 
 ROUNDS = 20
 OCTET = {"Content-Type": "application/octet-stream"}
-
-
-@pytest.fixture(scope="module", params=["mariadb", "postgresql"])
-def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Nodes]:
-    with quota_nodes(request.param, tmp_path_factory.mktemp(f"quota-race-{request.param}")
-                     ) as running:
-        yield running
 
 
 def _slowly(data: bytes) -> Iterator[bytes]:
@@ -54,7 +46,8 @@ def _write(caller: Caller, index: int) -> int:
     return response.status_code
 
 
-def test_parallel_writers_never_pass_the_quota(nodes: Nodes) -> None:
+def test_parallel_writers_never_pass_the_quota(quota_cluster: Nodes) -> None:
+    nodes = quota_cluster
     for _ in range(ROUNDS):
         project = uuid.uuid4().hex
         callers = nodes.callers(project)
