@@ -126,3 +126,25 @@ def test_the_brokers_of_a_plain_set_up(tmp_path: Path) -> None:
     assert [(b.host, b.port, b.username, b.password, b.virtual_host)
             for b in plain_rabbit(settings) or []] == [
         ("one", 5673, "a", "b", "images"), ("two", 5672, "c", "d", "images")]
+
+
+def test_the_events_the_broker_refuses_in_a_batch_are_the_ones_reported(
+        broker: amqp.Channel) -> None:
+    """A second queue on the same routing key holds one message and refuses
+    more (reject-publish): of a batch of three, the broker nacks the last two."""
+    topic = f"glint-nack-{uuid.uuid4().hex[:12]}"
+    settings = _settings(topic)
+    full = f"{topic}.full"
+    broker.exchange_declare("glance", "topic", durable=False, auto_delete=False)
+    broker.queue_declare(full, durable=False, auto_delete=False,
+                         arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+    broker.queue_bind(full, "glance", f"{topic}.info")
+    sender = AmqpSender(settings, plain_rabbit(settings) or [])
+    try:
+        reasons = sender.send([Event("image.update", {"n": n}) for n in range(3)])
+        assert sender.send([Event("image.upload", "failed", Priority.ERROR)]) == [None]
+    finally:
+        sender.close()
+        for queue in (full, f"{topic}.info", f"{topic}.error"):
+            broker.queue_delete(queue)
+    assert reasons == [None, "the broker refused it (nack)", "the broker refused it (nack)"]
