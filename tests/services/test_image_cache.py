@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import anyio
 import pytest
 
+from glint.domain.cache import EntryState
 from glint.domain.image import Image
 from glint.services.container import Services
 from glint.services.stores import OutgoingData
@@ -105,7 +107,7 @@ def test_a_full_disk_sends_the_image_uncached(services: Services) -> None:
         os.close(fill.file.fd)
         fill.file.fd = os.open("/dev/full", os.O_WRONLY)
         data = await services.placement.open(image.locations, 0, None)
-        body = b"".join([chunk async for chunk in cache._tee(image.id, fill, data)])
+        body = b"".join([chunk async for chunk in cache._tee(fill, data)])
         await cache.settle()
         return body
 
@@ -132,3 +134,48 @@ def test_a_stream_closed_unread_releases_its_fill(services: Services) -> None:
     again = cache.begin_fill(image)
     assert again is not None
     cache.folder.abandon(again.file)
+
+
+async def _sent_until_cancelled(services: Services, image: Image, count: int) -> bytes:
+    """A download whose request is cancelled (as Starlette cancels it, level-
+    triggered, when the client leaves) once `count` bytes were handed over;
+    the response's cleanup then runs in the cancelled scope too."""
+    cache = services.cache
+    assert cache is not None
+    # The store's data in several chunks, so that a request can end mid-body.
+    data = await cache.filled_while_sent(image, OutgoingData(_chunks(DATA)))
+    received = b""
+    with anyio.CancelScope() as scope:
+        try:
+            async for chunk in data.chunks:
+                received += chunk
+                if len(received) >= count:
+                    scope.cancel()
+        finally:
+            await data.aclose()
+    assert scope.cancelled_caught
+    await cache.settle()
+    return received
+
+
+def test_a_request_cancelled_after_the_last_byte_still_fills(services: Services) -> None:
+    image = _active(services)
+    cache = services.cache
+    assert cache is not None
+    assert asyncio.run(_sent_until_cancelled(services, image, len(DATA))) == DATA
+    entry = cache.entry(image.id)
+    assert entry is not None and entry.state == EntryState.READY
+    assert cache.folder.path_of(image.id).read_bytes() == DATA
+    assert cache.folder.incomplete_ids() == []
+    assert cache.is_served(image)
+
+
+def test_a_request_cancelled_mid_body_leaves_nothing(services: Services) -> None:
+    image = _active(services)
+    cache = services.cache
+    assert cache is not None
+    assert asyncio.run(_sent_until_cancelled(services, image, 1)) == DATA[:65536]
+    assert cache.entry(image.id) is None
+    assert not cache.folder.path_of(image.id).exists()
+    assert cache.folder.incomplete_ids() == []
+    assert not cache.is_served(image)

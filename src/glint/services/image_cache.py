@@ -54,19 +54,30 @@ class Fill:
     expected: Expected
     size: int
     hasher: hashlib._Hash = field(init=False)
-    # Set once the fill was published or discarded.
+    # Set once the fill was handed over to be published or discarded.
     settled: bool = False
+    # Set (in the writing thread) when a write failed: the rest is sent uncached.
+    failed: bool = False
 
     def __post_init__(self) -> None:
         self.hasher = hashlib.new(self.expected.algorithm)
 
     def absorb(self, chunk: bytes) -> None:
-        self.file.write(chunk)
+        """Write `chunk` to the file and the digest; a failed write fails the fill."""
+        if self.failed:
+            return
+        try:
+            self.file.write(chunk)
+        except OSError as exc:
+            log.warning("cache: cannot write %s (%s); sent uncached", self.file.image_id, exc)
+            self.failed = True
+            return
         self.hasher.update(chunk)
 
     @property
     def complete(self) -> bool:
-        return self.file.written == self.size and self.hasher.hexdigest() == self.expected.value
+        return (not self.failed and self.file.written == self.size
+                and self.hasher.hexdigest() == self.expected.value)
 
 
 @dataclass
@@ -126,7 +137,7 @@ class ImageCache:
         fill = await run_in_threadpool(self.begin_fill, image)
         if fill is None:
             return data
-        return _FillingData(self._tee(image.id, fill, data), source=data, fill=fill, cache=self)
+        return _FillingData(self._tee(fill, data), source=data, fill=fill, cache=self)
 
     # --- filling ------------------------------------------------------------
 
@@ -172,37 +183,55 @@ class ImageCache:
         self.folder.remove(image_id)
         return evicted
 
-    async def _tee(self, image_id: str, fill: Fill, data: OutgoingData) -> AsyncIterator[bytes]:
+    async def _tee(self, fill: Fill, data: OutgoingData) -> AsyncIterator[bytes]:
+        """`data`'s chunks, each written into the fill (in a thread) while it is sent.
+
+        However the stream ends, a task of the cache then settles the fill:
+        published when every byte arrived and matched, discarded otherwise. A
+        client that leaves the moment it has the last byte gets its request
+        cancelled (Starlette's task group, level-triggered), so no await in
+        this generator's cleanup could finish the fill.
+        """
         loop = asyncio.get_running_loop()
-        filling: Fill | None = fill
         writing: asyncio.Future[None] | None = None
-        finished = False
         try:
             async for chunk in data.chunks:
-                if filling is not None:
-                    writing = loop.run_in_executor(None, filling.absorb, chunk)
+                if not fill.failed:
+                    writing = loop.run_in_executor(None, fill.absorb, chunk)
                 yield chunk
                 if writing is not None:
-                    try:
-                        await writing
-                    except OSError as exc:
-                        log.warning("cache: cannot write %s (%s); sent uncached", image_id, exc)
-                        await self._discard(fill)
-                        filling = None
+                    # Shielded: a cancelled request must not mark a write still
+                    # running in its thread as done (see _settle).
+                    await asyncio.shield(writing)
                     writing = None
-            finished = True
+        finally:
+            self._settle_later(fill, writing, data)
+
+    def _settle_later(self, fill: Fill, writing: asyncio.Future[None] | None,
+                      source: OutgoingData) -> None:
+        """Hand `fill` (and the `source` it was filled from) over to a tracked
+        task of the cache; never awaits, so a cancelled request can call it."""
+        if fill.settled:
+            return
+        fill.settled = True
+        self._background(self._settle(fill, writing, source))
+
+    async def _settle(self, fill: Fill, writing: asyncio.Future[None] | None,
+                      source: OutgoingData) -> None:
+        try:
+            await source.aclose()
         finally:
             if writing is not None:
                 # The write under way must end before its file is closed.
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(writing)
-            await data.aclose()
-            fill.settled = True
-            if filling is not None:
-                if finished and filling.complete:
-                    self._background(self._publish(filling))
-                else:
-                    await asyncio.shield(self._discard(filling))
+                await asyncio.wait([writing])
+                if writing.exception() is not None:
+                    log.error("cache: writing %s failed", fill.file.image_id,
+                              exc_info=writing.exception())
+                    fill.failed = True
+            if fill.complete:
+                await self._publish(fill)
+            else:
+                await self._discard(fill)
 
     async def _publish(self, fill: Fill) -> None:
         image_id = fill.file.image_id
@@ -235,15 +264,10 @@ class ImageCache:
             log.exception("cache: cannot forget the failed fill of %s; the cleaner will",
                           fill.file.image_id)
 
-    async def unstarted(self, fill: Fill, data: OutgoingData) -> None:
-        """A fill whose stream was closed before its first chunk (a HEAD request,
-        a client gone at once): released here, since the stream's own cleanup
-        never ran."""
-        if fill.settled:
-            return
-        fill.settled = True
-        await data.aclose()
-        await asyncio.shield(self._discard(fill))
+    def unstarted(self, fill: Fill, data: OutgoingData) -> None:
+        """Release a fill whose stream was closed before its first chunk (a HEAD
+        request, a client gone at once), since the stream's own cleanup never ran."""
+        self._settle_later(fill, None, data)
 
     async def fill_from(self, image: Image, data: OutgoingData) -> bool:
         """Cache `image` from `data` (the prefetcher); True when it is now cached."""
@@ -251,7 +275,7 @@ class ImageCache:
         if fill is None:
             await data.aclose()
             return False
-        async for _ in self._tee(image.id, fill, data):
+        async for _ in self._tee(fill, data):
             pass
         await self.settle()
         entry = await run_in_threadpool(self.entry, image.id)
@@ -270,12 +294,15 @@ class ImageCache:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # A hit not counted or an entry not published: the cleaner tidies up.
-            log.warning("cache: background work failed: %s", task.exception())
+        if task.cancelled():
+            log.warning("cache: background work was cancelled: %s", task.get_coro())
+        elif (error := task.exception()) is not None:
+            # A hit not counted or a fill not settled: the cleaner tidies up.
+            log.error("cache: background work failed", exc_info=error)
 
     async def settle(self) -> None:
-        """Wait for the background work started so far (hits counted, entries published)."""
+        """Wait for the background work started so far (hits counted, fills
+        settled); the worker does before it stops."""
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
@@ -294,7 +321,7 @@ class _FillingData(OutgoingData):
     async def aclose(self) -> None:
         await super().aclose()
         if self.fill is not None and self.source is not None and self.cache is not None:
-            await self.cache.unstarted(self.fill, self.source)
+            self.cache.unstarted(self.fill, self.source)
 
 
 def build_cache(settings: Settings, db: Database) -> ImageCache | None:
