@@ -52,8 +52,11 @@ def test_cache_commands(server: GlintServer, remote: bool) -> None:
     assert ("404" if remote else "not cached") in missing.stderr
     assert admin.http.get(f"/v2/images/{image_id}/file").status_code == 200
     assert waited(lambda: bool(_listing(server, *how)["cached_images"]))
-    cleaned = json.loads(glint_command("cache", "clean", *how).stdout)
-    assert cleaned == {"total_bytes_cleaned": 0, "total_files_cleaned": 0}
+    cleaned = glint_command("cache", "clean", *how).stdout
+    if remote:  # the API, as Glance's, reports nothing back
+        assert cleaned.strip() == "Cache cleaned"
+    else:
+        assert json.loads(cleaned) == {"total_bytes_cleaned": 0, "total_files_cleaned": 0}
     pruned = json.loads(glint_command("cache", "prune", *how).stdout)
     assert pruned == {"total_bytes_pruned": 0, "total_files_pruned": 0}
     glint_command("cache", "clear", "--target", "cache", *how)

@@ -87,7 +87,7 @@ def test_cache_view(page: Page, cloud: Cloud) -> None:
     card.get_by_role("button", name="Queue", exact=True).click()
     expect(card.locator(".result.error")).to_contain_text("No image found")
     card.get_by_role("button", name="Clean").click()
-    expect(card.locator(".result")).to_have_text("Cleaned 0 files (0 B).")
+    expect(card.locator(".result")).to_have_text("Cache cleaned.")
     card.get_by_role("button", name="Prune").click()
     expect(card.locator(".result")).to_have_text("Pruned 0 files (0 B).")
     screenshot(page, "cache-desktop")

@@ -43,9 +43,10 @@ async def delete_cached(request: Request) -> Response:
 
 
 async def clean(request: Request) -> Response:
-    report = await run_in_threadpool(_admin(request).clean, context_of(request))
-    return JSONResponse({"total_files_cleaned": report.files,
-                         "total_bytes_cleaned": report.bytes})
+    # Glance answers 200 with an empty body (its clients read nothing back);
+    # like prune, it reads no request body (the api-ref shows `{}`).
+    await run_in_threadpool(_admin(request).clean, context_of(request))
+    return Response(status_code=200)
 
 
 async def prune(request: Request) -> Response:

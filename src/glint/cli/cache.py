@@ -134,10 +134,11 @@ def clear(target: str, config_files: tuple[str, ...], data_dir: str | None, url:
 @_options
 def clean(config_files: tuple[str, ...], data_dir: str | None, url: str | None,
           token: str | None) -> None:
-    """Remove stale, incomplete, stalled and corrupt entries (re-hashing every entry)."""
+    """Remove stale, incomplete, stalled and corrupt entries (re-hashing every entry);
+    prints what was removed on this node (the API, as Glance's, does not say)."""
     body = _run(config_files, data_dir, url, token, lambda c: c.clean(),
                 lambda a: _report(a.clean(OPERATOR), "cleaned"))
-    click.echo(json.dumps(body, sort_keys=True))
+    click.echo("Cache cleaned" if body is None else json.dumps(body, sort_keys=True))
 
 
 @cache.command("prune")

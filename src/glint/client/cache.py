@@ -23,9 +23,9 @@ class CacheClient(ImageClient):
     def clear(self, target: str) -> None:
         self._request("DELETE", "/v2/cache", headers={"x-image-cache-clear-target": target})
 
-    def clean(self) -> dict[str, Any]:
-        body: dict[str, Any] = self._request("POST", "/v2/cache/clean").json()
-        return body
+    def clean(self) -> None:
+        """POST /v2/cache/clean; Glance reports nothing back."""
+        self._request("POST", "/v2/cache/clean")
 
     def prune(self) -> dict[str, Any]:
         body: dict[str, Any] = self._request("POST", "/v2/cache/prune").json()

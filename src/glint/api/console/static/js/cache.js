@@ -99,7 +99,7 @@ export async function cacheCard() {
     h('h2', { id: 'cache-title' }, 'Image cache'), contents, queueForm,
     h('div', { class: 'row' },
       h('button', { type: 'button', onclick: () => run(() => api.post('/v2/cache/clean'),
-        (done) => `Cleaned ${files(done.total_files_cleaned, done.total_bytes_cleaned)}.`) }, 'Clean'),
+        () => 'Cache cleaned.') }, 'Clean'),
       h('button', { type: 'button', onclick: () => run(() => api.post('/v2/cache/prune'),
         (done) => `Pruned ${files(done.total_files_pruned, done.total_bytes_pruned)}.`) }, 'Prune'),
       h('button', { type: 'button', class: 'danger', onclick: () => clear('cache', 'the cache') }, 'Clear cache'),
