@@ -7,7 +7,10 @@ verified; it goes out through the same zero-copy path as the filesystem
 store's files. A miss of a whole-image download streams the store's bytes to
 the client and into an incomplete file at once (one fill per image and node:
 a row reserving its size, and a lock on the file); the entry is published
-only when every byte arrived and the size and digest match. Admission evicts
+only when every byte arrived and the size and digest match. That ending
+(verify, rename, mark ready, or discard) is a task of the cache, tracked until
+the worker stops, never the request's: a client may leave, and its request
+be cancelled, the moment it has the last byte. Admission evicts
 least recently used entries first, so the node's cache never holds more than
 image_cache_max_size; an image that cannot fit is streamed uncached.
 """
