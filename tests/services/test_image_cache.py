@@ -106,8 +106,12 @@ def test_a_full_disk_sends_the_image_uncached(services: Services) -> None:
         # Writes now fail with ENOSPC, as on a full disk.
         os.close(fill.file.fd)
         fill.file.fd = os.open("/dev/full", os.O_WRONLY)
-        data = await services.placement.open(image.locations, 0, None)
-        body = b"".join([chunk async for chunk in cache._tee(fill, data)])
+        chunks = aiter(cache._tee(fill, OutgoingData(_chunks(DATA))))
+        body = await anext(chunks) + await anext(chunks)
+        # Let go at the first failed write, while the rest is still being sent.
+        await cache.settle()
+        assert cache.entry(image.id) is None and cache.folder.incomplete_ids() == []
+        body += b"".join([chunk async for chunk in chunks])
         await cache.settle()
         return body
 

@@ -61,6 +61,8 @@ class Fill:
     settled: bool = False
     # Set (in the writing thread) when a write failed: the rest is sent uncached.
     failed: bool = False
+    # Set once a failed fill's file and reservation were let go.
+    released: bool = False
 
     def __post_init__(self) -> None:
         self.hasher = hashlib.new(self.expected.algorithm)
@@ -207,6 +209,10 @@ class ImageCache:
                     # running in its thread as done (see _settle).
                     await asyncio.shield(writing)
                     writing = None
+                    if fill.failed and not fill.released:
+                        # Sent uncached from here: its file and reservation go now.
+                        fill.released = True
+                        self._background(self._discard(fill))
         finally:
             self._settle_later(fill, writing, data)
 
@@ -233,7 +239,7 @@ class ImageCache:
                     fill.failed = True
             if fill.complete:
                 await self._publish(fill)
-            else:
+            elif not fill.released:
                 await self._discard(fill)
 
     async def _publish(self, fill: Fill) -> None:
