@@ -120,5 +120,3 @@ def export_metadefs(folder: Path | None, path_option: Path | None, config_files:
         written = metadef_files.export_definitions(database, target)
     click.echo(f"Exported {len(written)} namespace(s) to {target}")
 
-
-METADEF_COMMANDS = (load_metadefs, unload_metadefs, export_metadefs)

@@ -1,4 +1,4 @@
-"""Command-line options of `glint serve`, and the settings they produce.
+"""Command-line options of `glint serve` and `glint db`, and the settings they produce.
 
 Kept free of heavy imports: server worker processes load their settings
 through this module.
@@ -11,10 +11,28 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import click
+
 from glint.config_file import settings_from_files
 from glint.settings import Settings
 
 DEFAULT_DATA_DIR = Path("data")
+
+
+class StartupError(click.ClickException):
+    """The configuration, database or stores keep a command from starting."""
+
+    exit_code = 2
+
+
+config_file_option = click.option(
+    "--config-file", "config_files", multiple=True, type=click.Path(dir_okay=False),
+    help="A glance-api.conf-style file; repeat to layer several (later ones win).",
+)
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False),
+    help="Folder for the embedded SQLite database and filesystem store (default: ./data).",
+)
 
 
 @dataclass(frozen=True)

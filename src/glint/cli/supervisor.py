@@ -22,8 +22,9 @@ from types import FrameType
 
 import uvicorn
 
+from glint.cli.log_format import LOG_FORMAT
+
 SETTINGS_ENVIRONMENT_VARIABLE = "GLINT_SERVE_SETTINGS"
-LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
 
 log = logging.getLogger(__name__)
 
