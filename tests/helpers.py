@@ -4,6 +4,7 @@ its callers, and a web server or several stores when a test needs them)."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,10 +17,18 @@ from tests.servers import GlintServer, glint_server
 from tests.web import WebServer
 
 OCTET = {"Content-Type": "application/octet-stream"}
+# GLINT_SOAK=1: the race and crash tests run their full number of rounds (minutes);
+# by default fewer, still enough to catch the bugs they were written for.
+SOAK = os.environ.get("GLINT_SOAK", "") == "1"
 Shown = dict[str, object]
 # An import is over when the image is in none of these and no import task holds it.
 IMPORTING = ("importing", "uploading")
 TASK_ENDED = ("success", "failure")
+
+
+def rounds(default: int, soak: int) -> int:
+    """How many rounds a race or crash test runs: `soak` under GLINT_SOAK=1, else `default`."""
+    return soak if SOAK else default
 
 
 def wait_for_image(caller: Caller, image_id: object, done: Callable[[Shown], bool], *,
