@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from glint.cli.startup import ensure_sqlite_directory
 from glint.db import schema
 from glint.db.session import Database, create_database_engine, open_database
 from glint.settings import DatabaseSettings
@@ -181,7 +182,11 @@ def glint_server(
     for section, values in (extra or {}).items():
         sections.setdefault(section, {}).update(values)
     config = write_config(folder / "glance-api.conf", sections)
-    glint_command("db", "sync", "--config-file", str(config))
+    # Migrated in this process, as `glint db sync` does (tests/cli/test_metadefs.py runs that
+    # command on every database): another interpreter per server costs seconds on a busy machine.
+    connection = str(sections["database"]["connection"])
+    ensure_sqlite_directory(connection)
+    migrate(connection)
     log = folder / "server.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
