@@ -306,7 +306,11 @@ def test_a_removed_copy_takes_its_verdict_along(site: Site) -> None:
     assert set(_verdicts(site, image_id)) == {"fast"}
     _add_copy(site, image_id, "cheap", data)
     (site.folder / "fast" / image_id).write_bytes(_flip(data, 2))
-    audit(site, "--store", "fast")
+    # --image, not --store fast: the daemon test before may have left store:fast's
+    # resume marker past this image's id, and a resumed pass would not reach it.
+    audit(site, "--image", image_id)
+    verdicts = _verdicts(site, image_id)
+    assert (verdicts["fast"][0], verdicts["cheap"]) == ("mismatch", ("good", []))
     assert _download(admin, image_id).content == data
 
 
