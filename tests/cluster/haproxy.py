@@ -18,6 +18,9 @@ import httpx
 from tests.servers import free_port
 
 # Health checks every 300 ms; two failures take a node out, two successes bring it back.
+# A check may take 3 s (without `timeout check` HAProxy allows only `inter`, and on a
+# loaded 2-CPU machine a healthy node's answer can take longer than 300 ms: CI saw every
+# node taken out and a 503 from HAProxy). A killed node fails its check at once anyway.
 CONFIG = """global
   maxconn 2000
 defaults
@@ -25,6 +28,7 @@ defaults
   timeout connect 1s
   timeout client 300s
   timeout server 300s
+  timeout check 3s
   option redispatch
   retries 3
 frontend glint
