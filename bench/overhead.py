@@ -5,7 +5,9 @@
 Two Glint servers started as `make bench` starts them (bench/servers.py: 2 workers, file store,
 no auth), on SQLite and then on MariaDB: one plain, one with `[DEFAULT] user_storage_quota`
 (1TB: never refuses) and notifications sent to the machine's RabbitMQ (`messagingv2`) on a topic
-of this run's own, where a consumer counts them. Both run `make bench`'s concurrent
+of this run's own, where a consumer counts them after each turn (a consumer of the
+bench's own, running during the turn, would take CPU from the server on this 2-CPU
+machine; a deployment's consumer runs elsewhere). Both run `make bench`'s concurrent
 create + show + delete workload (bench/workload.py) in turns, and the run prints each side's
 req/s and the ratio on/off (target >= 0.90). It fails when a request was refused, when fewer
 notifications arrived than the requests made, or when the server logged one not sent or
@@ -20,6 +22,7 @@ import os
 import queue
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -104,22 +107,46 @@ def _lost_lines(log_path: Path) -> list[str]:
     return [line for line in lines if any(mark in line for mark in LOST_MARKS)]
 
 
+def _broker_pid() -> int | None:
+    """The machine's RabbitMQ (its Erlang VM), to report the CPU it used; None if not found."""
+    found = subprocess.run(["pgrep", "-f", "beam.smp.*rabbit"], capture_output=True, text=True)
+    pids = found.stdout.split()
+    return int(pids[0]) if pids else None
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _turn(server: servers.Server, side: str, args: argparse.Namespace,
-          consumer: Consumer) -> dict[str, Any]:
-    """One run of the workload against `server`; for `on`, the notifications it caused."""
+          topic: str) -> dict[str, Any]:
+    """One run of the workload against `server`; for `on`, the notifications it caused,
+    taken from the queue after the workload."""
+    broker = _broker_pid()
+    broker_before = _cpu_seconds(broker)
     churn = workload.concurrent_churn(server.url, server.pid, args.clients, args.duration)
+    broker_cpu = _cpu_seconds(broker) - broker_before
     out: dict[str, Any] = asdict(churn)
+    out["broker_cpu_s"] = broker_cpu
     problems: list[str] = []
     if churn.errors:
         problems.append(f"{churn.errors} requests failed or were refused: {churn.error_kinds}")
     line = (f"{side} ({server.database}): {churn.requests_per_second:.1f} req/s, "
             f"{churn.errors} errors; CPU used: server {churn.server_cpu_s / churn.seconds:.0%}, "
-            f"client {churn.client_cpu_s / churn.seconds:.0%} of one core")
+            f"client {churn.client_cpu_s / churn.seconds:.0%}, RabbitMQ "
+            f"{broker_cpu / churn.seconds:.0%} of one core")
     if side == "on":
         # Every loop is create + show + delete, each sending one notification on success.
         loops = churn.requests // 3
         expected = Counter({event: loops for event in NOTIFIED.values()})
-        got, waited = _arrived(consumer, expected)
+        with consuming(topic) as consumer:
+            got, waited = _arrived(consumer, expected)
         out.update(notifications_expected=dict(expected), notifications_received=dict(got),
                    notifications_drain_s=waited)
         line += f"; notifications {got.total()} of {expected.total()} ({waited:.1f} s after)"
@@ -134,15 +161,16 @@ def _database(db: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]
     """Both sides on `db`, running at once, taking turns at the workload."""
     topic = f"glint-bench-overhead-{uuid.uuid4().hex[:12]}"
     turns: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
-    with consuming(topic) as consumer, \
-            servers.glint(folder / f"off-{db}", db, name="glint_off") as off, \
+    with consuming(topic):
+        pass  # the topic's queue now exists: what is sent while nobody consumes waits there
+    with servers.glint(folder / f"off-{db}", db, name="glint_off") as off, \
             servers.glint(folder / f"on-{db}", db, extra=_extra("on", args, topic),
                           name="glint_on") as on:
         started = {"off": off, "on": on}
         for number in range(args.rounds):
             order = SIDES if number % 2 == 0 else SIDES[::-1]
             for side in order:
-                turns[side].append(_turn(started[side], side, args, consumer))
+                turns[side].append(_turn(started[side], side, args, topic))
         lost = _lost_lines(on.log)
     rates = {side: statistics.median(t["requests_per_second"] for t in turns[side])
              for side in SIDES}
