@@ -145,11 +145,18 @@ def _upload(server: servers.Server, payload: Path) -> str:
     return image_id
 
 
-def _download(server: servers.Server, image_id: str, checksum: str) -> float:
+def _download(server: servers.Server, image_id: str) -> float:
+    """One timed download (MB/s). The client hashes nothing while timed: md5 on this
+    2-CPU machine runs at ~750 MB/s, below what a cache hit is sent at."""
+    done = download_lean(f"{server.url}/v2/images/{image_id}/file", timeout=600)
+    return done.received / (done.finished - done.started) / MB
+
+
+def _verify(server: servers.Server, image_id: str, checksum: str) -> None:
+    """An untimed download, hashed: what the server sends is what was uploaded."""
     done = download_lean(f"{server.url}/v2/images/{image_id}/file", with_md5=True, timeout=600)
     if done.md5 != checksum:
         raise RuntimeError(f"{server.name}: the download does not match the upload")
-    return done.received / (done.finished - done.started) / MB
 
 
 def _cached(server: servers.Server, image_id: str, timeout: float = 120) -> None:
@@ -177,17 +184,21 @@ def run(size_mib: int, repetitions: int, with_glance: bool) -> Rates:
                   if with_glance else None)
         for repetition in range(repetitions):
             log(f"repetition {repetition + 1}/{repetitions}")
-            rates.uncached.append(_download(uncached, _upload(uncached, payload), checksum))
-            rates.file.append(_download(on_file, _upload(on_file, payload), checksum))
+            for server, rate_list in ((uncached, rates.uncached), (on_file, rates.file)):
+                image_id = _upload(server, payload)
+                rate_list.append(_download(server, image_id))
+                _verify(server, image_id, checksum)
             image_id = _upload(cached, payload)
-            rates.cold.append(_download(cached, image_id, checksum))
+            rates.cold.append(_download(cached, image_id))
             _cached(cached, image_id)
-            rates.warm.append(_download(cached, image_id, checksum))
+            rates.warm.append(_download(cached, image_id))
+            _verify(cached, image_id, checksum)
             if glance is not None:
                 glance_id = _upload(glance, payload)
-                rates.glance_cold.append(_download(glance, glance_id, checksum))
+                rates.glance_cold.append(_download(glance, glance_id))
                 _cached(glance, glance_id)
-                rates.glance_warm.append(_download(glance, glance_id, checksum))
+                rates.glance_warm.append(_download(glance, glance_id))
+                _verify(glance, glance_id, checksum)
     return rates
 
 

@@ -24,7 +24,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / ".work"
 GLANCE_VENV = WORK / "glance-venv"
-GLANCE_REQUIREMENTS = ["glance==33.0.0", "pymysql", "uwsgi==2.0.31"]
+# boto3: glance_store's s3 driver needs it (bench-cache runs Glance on S3).
+GLANCE_REQUIREMENTS = ["glance==33.0.0", "pymysql", "uwsgi==2.0.31", "boto3"]
 REPO_VENV = REPO / ".venv"
 MARIADB_ROOT = "mysql+pymysql://root@127.0.0.1"
 READY_TIMEOUT = 90.0
@@ -46,15 +47,17 @@ class Server:
 
 
 def ensure_glance_venv() -> None:
-    """Create `.work/glance-venv` with Glance 33, PyMySQL and uWSGI unless already there."""
+    """Create `.work/glance-venv` with Glance 33, PyMySQL, uWSGI and boto3 unless already there."""
     stamp = GLANCE_VENV / ".bench-installed"
     wanted = " ".join(GLANCE_REQUIREMENTS)
     if stamp.exists() and stamp.read_text().strip() == wanted:
         return
     log(f"installing {wanted} into {GLANCE_VENV} (one time, a few minutes: uWSGI compiles)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(GLANCE_VENV)], check=True)
     pip = [str(GLANCE_VENV / "bin" / "pip"), "install", "-q"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    if not stamp.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(GLANCE_VENV)], check=True)
+        subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    # An older list installed: pip adds what is new and keeps what is already there.
     subprocess.run([*pip, *GLANCE_REQUIREMENTS], check=True)
     stamp.write_text(wanted + "\n")
 

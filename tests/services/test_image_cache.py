@@ -34,6 +34,9 @@ def services(tmp_path: Path) -> Iterator[Services]:
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     for start in range(0, len(data), 65536):
         yield data[start:start + 65536]
+        # As a store's read does: the next chunk (or the end) is awaited, and a
+        # cancelled request is cancelled there.
+        await asyncio.sleep(0)
 
 
 def _active(services: Services) -> Image:

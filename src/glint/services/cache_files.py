@@ -44,6 +44,15 @@ class FillFile:
             view = view[done:]
         self.written += len(chunk)
 
+    def digest(self, algorithm: str) -> str:
+        """The hash of what was written, read back from the file."""
+        hasher = hashlib.new(algorithm)
+        offset = 0
+        while block := os.pread(self.fd, READ_CHUNK, offset):
+            hasher.update(block)
+            offset += len(block)
+        return hasher.hexdigest()
+
 
 class CacheFolder:
     """Paths and file operations of one node's cache folder."""

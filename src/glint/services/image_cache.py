@@ -7,7 +7,8 @@ verified; it goes out through the same zero-copy path as the filesystem
 store's files. A miss of a whole-image download streams the store's bytes to
 the client and into an incomplete file at once (one fill per image and node:
 a row reserving its size, and a lock on the file); the entry is published
-only when every byte arrived and the size and digest match. That ending
+only when every byte arrived and the size and digest match (hashed from
+the file once the download is over, not on the client's time). That ending
 (verify, rename, mark ready, or discard) is a task of the cache, tracked until
 the worker stops, never the request's: a client may leave, and its request
 be cancelled, the moment it has the last byte. Admission evicts
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable
@@ -56,7 +56,6 @@ class Fill:
     file: FillFile
     expected: Expected
     size: int
-    hasher: hashlib._Hash = field(init=False)
     # Set once the fill was handed over to be published or discarded.
     settled: bool = False
     # Set (in the writing thread) when a write failed: the rest is sent uncached.
@@ -64,11 +63,8 @@ class Fill:
     # Set once a failed fill's file and reservation were let go.
     released: bool = False
 
-    def __post_init__(self) -> None:
-        self.hasher = hashlib.new(self.expected.algorithm)
-
     def absorb(self, chunk: bytes) -> None:
-        """Write `chunk` to the file and the digest; a failed write fails the fill."""
+        """Write `chunk` to the file; a failed write fails the fill."""
         if self.failed:
             return
         try:
@@ -76,13 +72,13 @@ class Fill:
         except OSError as exc:
             log.warning("cache: cannot write %s (%s); sent uncached", self.file.image_id, exc)
             self.failed = True
-            return
-        self.hasher.update(chunk)
 
-    @property
-    def complete(self) -> bool:
+    def verified(self) -> bool:
+        """Whether every byte arrived and the file hashes to the image's digest.
+        Read back once the download is over (blocking: run it in a thread), so
+        hashing costs the client who caused the fill nothing."""
         return (not self.failed and self.file.written == self.size
-                and self.hasher.hexdigest() == self.expected.value)
+                and self.file.digest(self.expected.algorithm) == self.expected.value)
 
 
 @dataclass
@@ -189,7 +185,8 @@ class ImageCache:
         return evicted
 
     async def _tee(self, fill: Fill, data: OutgoingData) -> AsyncIterator[bytes]:
-        """`data`'s chunks, each written into the fill (in a thread) while it is sent.
+        """`data`'s chunks, each written into the fill (in a thread) while it is
+        sent and the next one is fetched.
 
         However the stream ends, a task of the cache then settles the fill:
         published when every byte arrived and matched, discarded otherwise. A
@@ -201,9 +198,7 @@ class ImageCache:
         writing: asyncio.Future[None] | None = None
         try:
             async for chunk in data.chunks:
-                if not fill.failed:
-                    writing = loop.run_in_executor(None, fill.absorb, chunk)
-                yield chunk
+                # The previous chunk's write ran while this one was fetched.
                 if writing is not None:
                     # Shielded: a cancelled request must not mark a write still
                     # running in its thread as done (see _settle).
@@ -213,6 +208,9 @@ class ImageCache:
                         # Sent uncached from here: its file and reservation go now.
                         fill.released = True
                         self._background(self._discard(fill))
+                if not fill.failed:
+                    writing = loop.run_in_executor(None, fill.absorb, chunk)
+                yield chunk
         finally:
             self._settle_later(fill, writing, data)
 
@@ -237,7 +235,7 @@ class ImageCache:
                     log.error("cache: writing %s failed", fill.file.image_id,
                               exc_info=writing.exception())
                     fill.failed = True
-            if fill.complete:
+            if await run_in_threadpool(fill.verified):
                 await self._publish(fill)
             elif not fill.released:
                 await self._discard(fill)
