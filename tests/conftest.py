@@ -13,7 +13,6 @@ import pytest
 
 from tests.keystone import Keystone, running_keystone
 from tests.servers import GlintServer, database, glint_server
-from tests.stores.backends import S3Server, seaweedfs
 
 BACKENDS = [b for b in os.environ.get("GLINT_TEST_BACKENDS", "sqlite,mariadb,postgresql").split(",")
             if b]
@@ -101,14 +100,6 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
     """A real Keystone 30 and memcached for the whole session (see tests/keystone.py)."""
     with running_keystone(tmp_path_factory.mktemp("keystone")) as running:
         yield running
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """One SeaweedFS for the session: each user takes a bucket of its own
-    (S3Server.options), and none stops it (tests/stores/test_failures.py kills its own)."""
-    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

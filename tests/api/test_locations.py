@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import Caller
 from tests.helpers import OCTET
 from tests.servers import GlintServer, glint_server
-from tests.stores.backends import S3Server
+from tests.stores.backends import seaweedfs
 from tests.web import WebServer, nginx
 
 METADATA_SERVICE = "http://169.254.169.254/latest/meta-data"
@@ -429,21 +429,21 @@ def test_without_show_multiple_locations(hidden: GlintServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def multistore(tmp_path_factory: pytest.TempPathFactory, web: WebServer,
-               s3_server: S3Server) -> Iterator[GlintServer]:
-    """A file store, nginx as the http store and the session's SeaweedFS as an s3 store."""
+def multistore(tmp_path_factory: pytest.TempPathFactory, web: WebServer) -> Iterator[GlintServer]:
+    """A file store, nginx as the http store and SeaweedFS as an s3 store."""
     folder = tmp_path_factory.mktemp("multistore-locations")
-    extra: dict[str, dict[str, object]] = {
-        "DEFAULT": {"enabled_backends": "fast:file, web:http, objects:s3",
-                    "show_multiple_locations": "true"},
-        "glance_store": {"default_backend": "fast"},
-        "fast": {"filesystem_store_datadir": folder / "fast"},
-        "web": {},
-        "objects": s3_server.options(),
-        "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": web.port},
-    }
-    with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
-        yield server
+    with seaweedfs(folder / "seaweedfs") as s3:
+        extra: dict[str, dict[str, object]] = {
+            "DEFAULT": {"enabled_backends": "fast:file, web:http, objects:s3",
+                        "show_multiple_locations": "true"},
+            "glance_store": {"default_backend": "fast"},
+            "fast": {"filesystem_store_datadir": folder / "fast"},
+            "web": {},
+            "objects": s3.options(),
+            "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": web.port},
+        }
+        with glint_server(folder, f"sqlite:///{folder / 'glint.db'}", extra=extra) as server:
+            yield server
 
 
 def test_multistore_locations_name_their_store(multistore: GlintServer, web: WebServer) -> None:

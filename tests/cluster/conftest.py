@@ -14,7 +14,7 @@ import pytest
 from tests.cluster.haproxy import Balancer, haproxy
 from tests.cluster.quota import Nodes, quota_nodes
 from tests.servers import GlintServer, database, free_port, glint_server
-from tests.stores.backends import S3Server
+from tests.stores.backends import S3Server, seaweedfs
 from tests.web import WebServer, nginx
 
 NODES = 3
@@ -72,17 +72,17 @@ def node(folder: Path, name: str, database_url: str, store: dict[str, object]
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, s3_server: S3Server) -> Iterator[Cluster]:
-    """Fresh nodes, database and bucket for each test; the session's SeaweedFS."""
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
     with ExitStack() as stack:
         url = stack.enter_context(database("postgresql", tmp_path))
+        s3 = stack.enter_context(seaweedfs(tmp_path / "s3"))
         web = stack.enter_context(nginx(tmp_path / "web", {}))
-        store = s3_server.options()
+        store = s3.options()
         nodes = [stack.enter_context(node(tmp_path, f"node{n}", url, store))
                  for n in range(NODES)]
         balancer = stack.enter_context(
             haproxy(tmp_path / "haproxy", [n.server.url for n in nodes]))
-        yield Cluster(tmp_path, balancer, nodes, s3_server, str(store["s3_store_bucket"]), web)
+        yield Cluster(tmp_path, balancer, nodes, s3, str(store["s3_store_bucket"]), web)
 
 
 @pytest.fixture(scope="session", params=["mariadb", "postgresql"])

@@ -14,7 +14,7 @@ import httpx
 
 from tests.api.test_cache import waited
 from tests.servers import GlintServer, database, free_port, glint_server
-from tests.stores.backends import S3Server
+from tests.stores.backends import seaweedfs
 
 
 @contextmanager
@@ -33,10 +33,10 @@ def _cached(http: httpx.Client) -> list[str]:
     return [entry["image_id"] for entry in http.get("/v2/cache").json()["cached_images"]]
 
 
-def test_two_nodes_share_what_their_caches_hold(tmp_path: Path, s3_server: S3Server) -> None:
+def test_two_nodes_share_what_their_caches_hold(tmp_path: Path) -> None:
     with ExitStack() as stack:
         url = stack.enter_context(database("postgresql", tmp_path))
-        store = s3_server.options()
+        store = stack.enter_context(seaweedfs(tmp_path / "s3")).options()
         nodes = [stack.enter_context(cache_node(tmp_path / f"node{n}", url, store))
                  for n in range(2)]
         one, two = (stack.enter_context(httpx.Client(base_url=n.url, timeout=60)) for n in nodes)

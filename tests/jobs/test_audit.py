@@ -23,16 +23,16 @@ from sqlalchemy import create_engine, text
 from tests.conftest import BACKENDS, Caller
 from tests.helpers import Site, image_tasks, running_site, upload_active, wait_for_import
 from tests.servers import GLINT, database
-from tests.stores.backends import S3Server
+from tests.stores.backends import S3Server, seaweedfs
 
 BUCKET = f"audit-{uuid.uuid4().hex[:8]}"
 MB = 1_000_000
 
 
 @pytest.fixture(scope="module")
-def s3(s3_server: S3Server) -> S3Server:
-    """The session's SeaweedFS (tests/conftest.py); this module keeps to its own BUCKET."""
-    return s3_server
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

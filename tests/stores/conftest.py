@@ -29,6 +29,7 @@ from tests.stores.backends import (
     S3Server,
     SwiftServer,
     ceph,
+    seaweedfs,
     swift,
     swift_keystone_proxy,
 )
@@ -46,6 +47,12 @@ class Backend:
     foreign_url: str
     # How to build the same store elsewhere (another process); None for read-only ones.
     config: BackendConfig | None = None
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
