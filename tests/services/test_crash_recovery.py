@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import BACKENDS
 from tests.helpers import OCTET, rounds
 from tests.servers import GlintServer, database, glint_server
-from tests.stores.backends import S3Server
+from tests.stores.backends import S3Server, seaweedfs
 
 MIB = 1 << 20
 UPLOADS = 8
@@ -320,6 +320,12 @@ def test_import_of_a_killed_node_is_taken_over(backend: str, tmp_path: Path) -> 
                 assert files(shared / "images") == {image}
     finally:
         source.shutdown()
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 def _bucket_contents(client: Any, bucket: str) -> list[str]:
